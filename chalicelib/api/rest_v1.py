@@ -1,0 +1,113 @@
+"""JSON API for integrations and scripts: bearer-token sessions, the same services as the pages."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+from chalice.app import Response
+
+from chalicelib.bootstrap import get_services
+from chalicelib.domain.access import ALL_SITES, Permission, parse_permissions, parse_role
+from chalicelib.domain.actor import Actor
+from chalicelib.domain.errors import DomainError, ValidationError
+from chalicelib.services.staff_admin import StaffDraft
+from chalicelib.web.guards import api, domain_error_json, json_response, signer
+from chalicelib.web.http import client_ip, json_object
+
+bp = Blueprint(__name__)
+
+
+def _text(body: dict[str, object], name: str, *, required: bool = True) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string", field=name)
+    if required and not value:
+        raise ValidationError(f"{name} is required", field=name)
+    return value
+
+
+def _strings(body: dict[str, object], name: str) -> list[str]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"{name} must be a list of strings", field=name)
+    return value
+
+
+@bp.route("/api/v1/session", methods=["POST"])
+def create_session() -> Response:
+    request = bp.current_request
+    try:
+        body = json_object(request)
+        session = get_services().auth.login(_text(body, "company"), _text(body, "username"),
+                                            _text(body, "password"), source_ip=client_ip(request))
+    except DomainError as error:
+        return domain_error_json(error)
+    token = signer().session_token(session.operator_id, session.session_id)
+    return json_response({"token": token, "expires_at": session.expires_at.isoformat()}, status=201)
+
+
+@bp.route("/api/v1/session", methods=["DELETE"])
+@api(bp)
+def delete_session(actor: Actor) -> Response:
+    get_services().auth.logout(actor)
+    return json_response({"ok": True})
+
+
+@bp.route("/api/v1/me", methods=["GET"])
+@api(bp)
+def me(actor: Actor) -> Response:
+    return json_response({"operator_id": actor.operator_id, "username": actor.username,
+                          "role": actor.grant.role.value,
+                          "permissions": sorted(p.value for p in actor.grant.permissions)})
+
+
+@bp.route("/api/v1/staff", methods=["GET"])
+@api(bp, Permission.STAFF_MANAGE)
+def list_staff(actor: Actor) -> Response:
+    return json_response({"staff": [u.public_view() for u in get_services().staff_admin.list(actor)]})
+
+
+@bp.route("/api/v1/staff", methods=["POST"])
+@api(bp, Permission.STAFF_MANAGE)
+def create_staff(actor: Actor) -> Response:
+    body = json_object(bp.current_request)
+    draft = StaffDraft(
+        username=_text(body, "username"),
+        display_name=_text(body, "display_name"),
+        role=parse_role(_text(body, "role")),
+        extra=parse_permissions(_strings(body, "extra_permissions")),
+        sites=frozenset(_strings(body, "sites") or [ALL_SITES]),
+    )
+    user = get_services().staff_admin.create(actor, draft, _text(body, "password"))
+    return json_response(user.public_view(), status=201)
+
+
+@bp.route("/api/v1/sites", methods=["GET"])
+@api(bp, Permission.METERS_VIEW)
+def list_sites(actor: Actor) -> Response:
+    sites = get_services().sites.sites(actor)
+    return json_response({"sites": [{"site_id": s.site_id, "name": s.name, "address": s.address} for s in sites]})
+
+
+@bp.route("/api/v1/sites/{site_id}/meters", methods=["GET"])
+@api(bp, Permission.METERS_VIEW)
+def list_meters(actor: Actor, site_id: str) -> Response:
+    overview = get_services().sites.overview(actor, site_id)
+    meters = [{"meter_id": m.meter_id, "serial": m.serial, "model": m.model, "collector_id": m.collector_id,
+               "address": m.address, "unit_id": m.unit_id, "billing_mode": m.billing_mode.value}
+              for m in overview.meters]
+    return json_response({"site_id": site_id, "meters": meters})
+
+
+@bp.route("/api/v1/oplog", methods=["GET"])
+@api(bp, Permission.OPLOG_VIEW)
+def oplog(actor: Actor) -> Response:
+    params = bp.current_request.query_params or {}
+    month, records, cursor = get_services().oplog.page(actor, params.get("month"), params.get("after"))
+    entries = [{"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target,
+                "before": r.before, "after": r.after, "source_ip": r.source_ip} for r in records]
+    return json_response({"month": month, "entries": entries, "next": cursor})
+
+
+@bp.route("/healthz", methods=["GET"])
+def health() -> Response:
+    return json_response({"ok": True})

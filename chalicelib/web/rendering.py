@@ -1,0 +1,82 @@
+"""Server-side pages: Jinja2 templates from ``portal/``, translated with Babel gettext catalogues.
+
+The portal folder sits beside ``app.py`` locally and in the Lambda package (the build copies it into
+``vendor/``, whose contents land at the package root). Catalogues are compiled from the ``.po``
+files in memory on first use, so there is no build step that could leave a stale ``.mo`` behind.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from chalice.app import Response
+
+LOCALES = {"en": "English", "zh_Hans": "简体中文"}
+DEFAULT_LOCALE = "en"
+PORTAL_DIR = Path(__file__).resolve().parents[2] / "portal"
+
+
+def pick_locale(cookie_value: str | None, accept_language: str | None) -> str:
+    """The user's choice (cookie), else the browser's first supported language, else English."""
+    if cookie_value in LOCALES:
+        return str(cookie_value)
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh_Hans"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT_LOCALE
+
+
+@lru_cache(maxsize=len(LOCALES))
+def _translations(locale: str) -> Any:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import NullTranslations, Translations
+
+    po_path = PORTAL_DIR / "locale" / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale.replace("_Hans", "_Hans_CN"))
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+@lru_cache(maxsize=len(LOCALES))
+def environment(locale: str) -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(str(PORTAL_DIR / "templates")),
+        autoescape=select_autoescape(["html", "xml", "svg"]),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def render_html(template: str, context: dict[str, Any], locale: str) -> str:
+    return str(environment(locale).get_template(template).render(**context))
+
+
+def html_response(body: str, status: int = 200, headers: dict[str, Any] | None = None) -> Response:
+    all_headers: dict[str, Any] = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:",
+    }
+    all_headers.update(headers or {})
+    return Response(body=body, status_code=status, headers=all_headers)

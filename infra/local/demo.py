@@ -1,0 +1,89 @@
+"""``make demo``: the whole local stack with a seeded operator, until Ctrl-C.
+
+Data lives under ``.local/demo`` (git-ignored) and survives restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from infra.local.dynamodb_local import ROOT, DynamoDBLocalError
+
+DEMO_DIR = ROOT / ".local" / "demo"
+PREFERRED_PORTS = {"ddb": 8000, "http": 8080, "ws": 8081, "management": 8082}
+
+
+def port_or_free(preferred: int) -> int:
+    """The preferred port if nothing listens there, else any free one."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def persistent_secret(path: Path) -> str:
+    """One session secret per demo folder, so logins survive a restart."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from infra.local.stack import start_stack
+
+    ports = {name: port_or_free(port) for name, port in PREFERRED_PORTS.items()}
+    try:
+        from app import app
+
+        stack = start_stack(data_dir=DEMO_DIR / "ddb", ddb_port=ports["ddb"], app=app,
+                            host_ports=(ports["http"], ports["ws"], ports["management"]),
+                            session_secret=persistent_secret(DEMO_DIR / "session-secret"))
+    except DynamoDBLocalError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    from infra.local.seed import seed_demo
+
+    try:
+        created = seed_demo()
+        assert stack.host is not None
+        _print_banner(stack.host.http_url, stack.host.ws_url, stack.ddb.endpoint, created)
+        stopping = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.set())
+        stopping.wait()
+        print("\nstopping…", flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
+def _print_banner(http_url: str, ws_url: str, ddb_url: str, created: bool) -> None:
+    from infra.local.seed import DEMO_LOGINS
+
+    lines = [
+        "",
+        "Voltvend demo is running" + (" (demo data created)" if created else " (existing demo data)"),
+        f"  Back office:      {http_url}/login",
+        f"  Bridge WebSocket: {ws_url}",
+        f"  DynamoDB Local:   {ddb_url}",
+        "  Logins (company / username / password):",
+        *[f"    {login.company} / {login.username} / {login.password}   ({login.role})" for login in DEMO_LOGINS],
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
