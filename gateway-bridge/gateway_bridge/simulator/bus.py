@@ -39,6 +39,8 @@ from .registers import ILLEGAL_FUNCTION, RegisterImage, SimulatorError
 MAX_METERS_PER_BUS = 32
 TRANSPORTS = ("tcp", "rtutcp", "serial")
 SUPPORTED_FUNCTIONS = (3, 6, 16)
+MAX_WAKE_MARGIN = 0.005  # seconds a hold may spend yielding instead of sleeping
+MAX_HANDOVER_DELAY = 0.050  # an arrival older than this belongs to some other request
 Result = TypeVar("Result")
 
 
@@ -109,6 +111,8 @@ class Bus:
         self.meters: dict[int, SimulatedMeter] = {}
         self.rng = random.Random(seed)
         self.lock = asyncio.Lock()
+        self._oversleep = self._wake_margin = 0.002  # learned by _hold; 2 ms is typical
+        self._last_arrival = self._line_free_at = 0.0
 
     @property
     def rtu_framing(self) -> bool:
@@ -152,8 +156,11 @@ class Bus:
         ]
 
     def trace_packet(self, sending: bool, frame: bytes) -> bytes:
-        """pymodbus hook on every frame: spoils the CRC of answers from meters set to corrupt."""
-        if not (sending and self.rtu_framing and len(frame) >= 4):
+        """pymodbus hook on every frame: notes when requests arrive; spoils answers of corrupt meters."""
+        if not sending:
+            self._last_arrival = asyncio.get_running_loop().time()
+            return frame
+        if not (self.rtu_framing and len(frame) >= 4):
             return frame
         meter = self.meters.get(frame[0])
         if meter is None or not meter.fault.corrupt_share or self.rng.random() >= meter.fault.corrupt_share:
@@ -169,7 +176,7 @@ class Bus:
     ) -> Result:
         """Serve one request while holding the line for its wire time; NoSuchIdException = stay silent."""
         async with self.lock:
-            started = asyncio.get_running_loop().time()
+            started = self._transaction_start()
             meter = self.meters.get(device_id)
             if meter is None or meter.fault.dead:
                 await self._hold(started, wire_time(request_len, 0, self.line))
@@ -182,12 +189,38 @@ class Bus:
                 raise NoSuchIdException(f"device {device_id}: answer lost")
             return result
 
+    def _transaction_start(self) -> float:
+        """When this transaction took the line: its request's arrival, if that is recent, but never
+        before the previous transaction let go of the line.
+
+        pymodbus hands a request over two event-loop hops after its bytes arrive; on a busy machine
+        that delay would count as extra wire time. The latest arrival is never earlier than this
+        request's own, so anchoring there never makes the line faster than physics.
+        """
+        now = asyncio.get_running_loop().time()
+        arrival = self._last_arrival if now - self._last_arrival <= MAX_HANDOVER_DELAY else now
+        return max(arrival, self._line_free_at)
+
     async def _hold(self, started: float, seconds: float) -> None:
+        """Return at ``started + seconds``: never earlier (no faster than the line), rarely later.
+
+        asyncio.sleep wakes a few ms late on a busy machine, which would inflate every transaction,
+        so sleep until a learned margin before the deadline and yield to the loop for the rest.
+        """
         if not self.emulate_wire:
             return
-        delay = started + seconds - asyncio.get_running_loop().time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        deadline = self._line_free_at = started + seconds
+        wake_at = deadline - self._wake_margin
+        if wake_at > loop.time():
+            await asyncio.sleep(wake_at - loop.time())
+            self._learn_oversleep(loop.time() - wake_at)
+        while loop.time() < deadline:
+            await asyncio.sleep(0)
+
+    def _learn_oversleep(self, oversleep: float) -> None:
+        self._oversleep = 0.8 * self._oversleep + 0.2 * max(0.0, oversleep)
+        self._wake_margin = min(MAX_WAKE_MARGIN, 1.5 * self._oversleep)
 
 
 async def _meter_action(
