@@ -113,7 +113,7 @@ def test_unknown_address_is_silent(site: SimProcess, transport: str) -> None:
 def test_ready_file_and_pty(site: SimProcess) -> None:
     assert json.loads(site.ready_file.read_text()) == site.ready
     serial = site.bus("serial")
-    assert Path(serial["link"]).exists() and serial["port"] is None
+    assert Path(serial["link"]).exists() and serial["port"] is None and serial["pty_parity"] == "N"
     assert [m["address"] for m in site.bus("tcp")["meters"]] == [1, 2, 3, 9]
     assert site.bus("rtutcp")["port"] > 0
 

@@ -7,8 +7,11 @@ Prints one ``key=value`` line per bus saying where it listens, then ``ready``. W
 it also writes a JSON document once every bus listens (actual ports when port 0 was asked for):
 
     {"pid": 1234, "site": "demo", "speed": 60.0, "control": {"host": "127.0.0.1", "port": 40123} | null,
-     "buses": [{"name", "transport", "host", "port", "link", "baud", "parity", "stop_bits",
+     "buses": [{"name", "transport", "host", "port", "link", "pty_parity", "baud", "parity", "stop_bits",
                 "turnaround_ms", "emulate_wire", "meters": [{"address", "model", "serial"}]}]}
+
+``baud``/``parity``/``stop_bits`` describe the emulated RS485 line (they set its wire time). A serial
+bus's ``link`` is a pty, which refuses parity E: open it at ``pty_parity`` ("N") whatever the line's.
 
 A bad configuration prints one ``error:`` line and exits 2; a start-up failure exits 1. SIGINT or
 SIGTERM saves state (with ``--state``), stops the servers and socat, removes the ready file, exits 0.

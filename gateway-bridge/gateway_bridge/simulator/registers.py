@@ -183,12 +183,16 @@ class RegisterImage:
 
     def _whole_writable_entries(self, address: int, count: int) -> list[Entry] | None:
         entries = [self._at.get(a) for a in range(address, address + count)]
-        if any(e is None or not e.writable or e.name in self._command_entries for e in entries):
+        if any(e is None or not e.writable or self._command_only(e) for e in entries):
             return None
         first, last = entries[0], entries[-1]
         if first is None or last is None or first.address != address or last.end != address + count:
             return None  # a write may not cut an entry in half
         return [e for e in entries if e is not None]
+
+    def _command_only(self, entry: Entry) -> bool:
+        """A write-only command field (e.g. the purchase amount) is only ever written as its whole command."""
+        return entry.name in self._command_entries and not entry.readable
 
     def _decode(self, address: int, words: list[int]) -> dict[str, Value]:
         values: dict[str, Value] = {}

@@ -144,6 +144,7 @@ def _describe_endpoint(endpoint: Endpoint) -> dict[str, Any]:
         "host": endpoint.host,
         "port": endpoint.port,
         "link": str(endpoint.link) if endpoint.link else None,
+        "pty_parity": "N" if endpoint.link else None,  # a pty refuses parity E: open the link at N
         "baud": bus.line.baud,
         "parity": bus.line.parity,
         "stop_bits": bus.line.stop_bits,
