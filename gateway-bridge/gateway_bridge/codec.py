@@ -7,6 +7,7 @@ each word big-endian, as on the meters.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -126,7 +127,7 @@ def encode_entries(profile: Profile, values: Mapping[str, Value]) -> tuple[int, 
     if not values:
         raise CodecError("nothing to encode")
     entries = sorted((profile.entry(name) for name in values), key=lambda e: e.address)
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         if after.address != before.end:
             raise CodecError(f"{before.name} and {after.name} are not contiguous; write them separately")
     for entry in entries:

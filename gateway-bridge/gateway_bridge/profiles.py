@@ -8,6 +8,7 @@ confirmed one is a data change: no code here knows any address.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -298,7 +299,7 @@ def _parse_command(name: str, raw: Any, by_name: Mapping[str, Entry], here: str)
     if not isinstance(names, list) or not names or not all(n in by_name for n in names):
         raise ProfileError(f"{here}: entries must name existing entries, got {names!r}")
     parts = [by_name[n] for n in names]
-    for before, after in zip(parts, parts[1:], strict=False):
+    for before, after in itertools.pairwise(parts):
         if after.address != before.end:
             raise ProfileError(f"{here}: entries must be contiguous and in address order")
     if not all(part.writable for part in parts):

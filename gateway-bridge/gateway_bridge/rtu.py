@@ -153,7 +153,7 @@ def _check_device(device_id: int) -> None:
 def _check_span(address: int, count: int, limit: int) -> None:
     if not 1 <= count <= limit:
         raise ValueError(f"count must be 1..{limit}, got {count}")
-    if not 0 <= address or address + count > 0x10000:
+    if address < 0 or address + count > 0x10000:
         raise ValueError(f"registers 0x{address:X}+{count} fall outside 0..0xFFFF")
 
 
