@@ -20,6 +20,7 @@ from chalicelib.web.http import (
     cookies,
     first,
     form_fields,
+    query_params,
     redirect,
     safe_next,
 )
@@ -47,7 +48,7 @@ def _login_form(status: int = 200, *, error: str | None = None, company: str = "
 
 @bp.route("/login", methods=["GET"])
 def login_page() -> Response:
-    params = bp.current_request.query_params or {}
+    params = query_params(bp.current_request)
     company = cookies(bp.current_request).get("vv_company", "")
     return _login_form(company=company, next_path=safe_next(params.get("next")))
 
@@ -109,7 +110,8 @@ def password_submit(actor: Actor) -> Response:
 
 @bp.route("/lang/{code}", methods=["GET"])
 def switch_language(code: str) -> Response:
-    back = safe_next((bp.current_request.query_params or {}).get("next"))
+    params = query_params(bp.current_request)
+    back = safe_next(params.get("next"))
     if code not in LOCALES:
         return redirect(back)
     return redirect(back, set_cookies=[cookie_header(LANG_COOKIE, code, max_age=365 * 86400)])

@@ -11,7 +11,7 @@ from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import DomainError, ValidationError
 from chalicelib.services.staff_admin import StaffDraft
 from chalicelib.web.guards import api, domain_error_json, json_response, signer
-from chalicelib.web.http import client_ip, json_object
+from chalicelib.web.http import client_ip, json_object, query_params
 
 bp = Blueprint(__name__)
 
@@ -101,7 +101,7 @@ def list_meters(actor: Actor, site_id: str) -> Response:
 @bp.route("/api/v1/oplog", methods=["GET"])
 @api(bp, Permission.OPLOG_VIEW)
 def oplog(actor: Actor) -> Response:
-    params = bp.current_request.query_params or {}
+    params = query_params(bp.current_request)
     month, records, cursor = get_services().oplog.page(actor, params.get("month"), params.get("after"))
     entries = [{"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target,
                 "before": r.before, "after": r.after, "source_ip": r.source_ip} for r in records]

@@ -16,7 +16,7 @@ _QUANTUM = Decimal(1).scaleb(-MINOR_DIGITS)
 
 def to_decimal(value: str | int | Decimal) -> Decimal:
     """Build a Decimal from text or an integer; floats are refused outright."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, float | bool):
         raise TypeError("money and energy never travel as float")
     try:
         number = Decimal(value) if not isinstance(value, Decimal) else value

@@ -19,7 +19,8 @@ class OperationLogQuery:
         self._oplog = oplog
         self._clock = clock
 
-    def page(self, actor: Actor, month: str | None, cursor: str | None) -> tuple[str, list[OperationRecord], str | None]:
+    def page(self, actor: Actor, month: str | None,
+             cursor: str | None) -> tuple[str, list[OperationRecord], str | None]:
         actor.require(Permission.OPLOG_VIEW)
         month = month or self._clock.now().strftime("%Y-%m")
         if not MONTH.match(month):

@@ -105,7 +105,8 @@ class StaffAdminService:
 
     def _checked_grant(self, actor: Actor, draft: StaffDraft) -> Grant:
         sites = draft.sites or frozenset({ALL_SITES})
-        unknown = {s for s in sites if s != ALL_SITES} - {s.site_id for s in self._tenancy.list_sites(actor.operator_id)}
+        known = {site.site_id for site in self._tenancy.list_sites(actor.operator_id)}
+        unknown = {s for s in sites if s != ALL_SITES} - known
         if unknown:
             raise ValidationError(f"unknown site: {', '.join(sorted(unknown))}", field="sites")
         return Grant(role=draft.role, extra=draft.extra, sites=sites)

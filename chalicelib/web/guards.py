@@ -73,7 +73,8 @@ def _csrf_ok(request: Request, actor: Actor) -> bool:
     return hmac.compare_digest(sent.encode(), actor.csrf_token.encode())
 
 
-def page(app: Any, permission: Permission | None = None, *, password_change_page: bool = False) -> Callable[[View], View]:
+def page(app: Any, permission: Permission | None = None, *,
+         password_change_page: bool = False) -> Callable[[View], View]:
     """Wrap an HTML route: log-in required, permission, CSRF on writes, errors as pages."""
 
     def decorate(view: View) -> View:

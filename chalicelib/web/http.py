@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -21,8 +22,13 @@ def url(path: str) -> str:
     return f"{get_settings().base_path}{path}"
 
 
-def form_fields(request: Request) -> dict[str, list[str]]:
+def _raw_body(request: Request) -> bytes:
     raw = request.raw_body or b""
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
+
+
+def form_fields(request: Request) -> dict[str, list[str]]:
+    raw = _raw_body(request)
     if len(raw) > MAX_FORM_BYTES:
         raise ValidationError("the form is too large")
     try:
@@ -39,7 +45,7 @@ def first(fields: dict[str, list[str]], name: str, default: str = "") -> str:
 
 def json_object(request: Request) -> dict[str, Any]:
     """The JSON body as an object; numbers with decimals become Decimal, never float."""
-    raw = request.raw_body or b""
+    raw = _raw_body(request)
     if len(raw) > MAX_FORM_BYTES:
         raise ValidationError("the request body is too large")
     try:
@@ -51,6 +57,10 @@ def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
     return body
+
+
+def query_params(request: Request) -> Mapping[str, str]:
+    return request.query_params or {}
 
 
 def cookies(request: Request) -> dict[str, str]:

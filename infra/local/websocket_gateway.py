@@ -49,7 +49,7 @@ class WebSocketGateway:
         self._loop = asyncio.new_event_loop()
         self._server: Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="ws-gateway", daemon=True)
-        self._management = ThreadingHTTPServer((host, management_port), self._management_handler())
+        self._management = ThreadingHTTPServer((host, management_port), management_handler(self))
         self._management.daemon_threads = True
         self._management_thread = threading.Thread(target=self._management.serve_forever, name="ws-mgmt",
                                                    daemon=True)
@@ -67,8 +67,11 @@ class WebSocketGateway:
 
     def stop(self) -> None:
         if self._server is not None:
-            server = self._server
-            asyncio.run_coroutine_threadsafe(self._close(server), self._loop).result(timeout=10)
+            closing = asyncio.run_coroutine_threadsafe(self._close(self._server), self._loop)
+            try:
+                closing.result(timeout=10)
+            except TimeoutError:
+                LOG.warning("WebSocket connections did not close within 10 s; stopping anyway")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._management.shutdown()
@@ -165,51 +168,40 @@ class WebSocketGateway:
         return {"ConnectedAt": connected / 1000, "Identity": {"SourceIp": "127.0.0.1"},
                 "LastActiveAt": time.time()}
 
-    def _management_handler(self) -> type[BaseHTTPRequestHandler]:
-        gateway = self
 
-        class ManagementHandler(BaseHTTPRequestHandler):
-            def _connection_id(self) -> str | None:
-                path = urlsplit(self.path).path
-                if "/@connections/" not in path:
-                    return None
-                return unquote(path.rsplit("/@connections/", 1)[1])
+def management_handler(gateway: WebSocketGateway) -> type[BaseHTTPRequestHandler]:
+    """An HTTP handler class answering ``apigatewaymanagementapi`` calls for ``gateway``."""
 
-            def _answer(self, status: int, body: dict[str, Any] | None = None) -> None:
-                payload = json.dumps(body or {}).encode()
-                self.send_response(status)
+    class ManagementHandler(BaseHTTPRequestHandler):
+        def _connection_id(self) -> str:
+            path = urlsplit(self.path).path
+            return unquote(path.rsplit("/@connections/", 1)[1]) if "/@connections/" in path else ""
+
+        def _answer(self, status: int, body: dict[str, Any] | None = None) -> None:
+            payload = json.dumps(body).encode() if body is not None else b""
+            self.send_response(status)
+            if body is not None:
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _gone(self) -> None:
-                self.send_response(410)
+            self.send_header("Content-Length", str(len(payload)))
+            if status == 410:
                 self.send_header("x-amzn-ErrorType", "GoneException")
-                payload = b'{"message": "connection is gone"}'
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+            self.end_headers()
+            self.wfile.write(payload)
 
-            def do_POST(self) -> None:
-                connection_id = self._connection_id()
-                data = self.rfile.read(int(self.headers.get("content-length", "0")))
-                if connection_id is None or not gateway.post_to_connection(connection_id, data):
-                    return self._gone()
-                return self._answer(200)
+        def do_POST(self) -> None:
+            data = self.rfile.read(int(self.headers.get("content-length", "0")))
+            delivered = gateway.post_to_connection(self._connection_id(), data)
+            self._answer(200, {}) if delivered else self._answer(410, {"message": "connection is gone"})
 
-            def do_GET(self) -> None:
-                info = gateway.connection_info(self._connection_id() or "")
-                return self._gone() if info is None else self._answer(200, info)
+        def do_GET(self) -> None:
+            info = gateway.connection_info(self._connection_id())
+            self._answer(410, {"message": "connection is gone"}) if info is None else self._answer(200, info)
 
-            def do_DELETE(self) -> None:
-                if not gateway.delete_connection(self._connection_id() or ""):
-                    return self._gone()
-                self.send_response(204)
-                self.end_headers()
-                return None
+        def do_DELETE(self) -> None:
+            closed = gateway.delete_connection(self._connection_id())
+            self._answer(204) if closed else self._answer(410, {"message": "connection is gone"})
 
-            def log_message(self, format: str, *args: Any) -> None:
-                LOG.debug(format, *args)
+        def log_message(self, format: str, *args: Any) -> None:
+            LOG.debug(format, *args)
 
-        return ManagementHandler
+    return ManagementHandler

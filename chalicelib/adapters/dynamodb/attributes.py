@@ -10,19 +10,21 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.attributes import Attribute, NumberAttribute, UnicodeAttribute
-from pynamodb.constants import NUMBER
+from pynamodb.attributes import Attribute
+from pynamodb.constants import NUMBER, STRING
 
 
-class IntegerAttribute(NumberAttribute):
+class IntegerAttribute(Attribute[int]):
     """An integer; refuses floats and bools on the way in, returns ``int`` on the way out."""
+
+    attr_type = NUMBER
 
     def serialize(self, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"IntegerAttribute takes an int, not {type(value).__name__}")
         return str(value)
 
-    def deserialize(self, value: str) -> int:  # type: ignore[override]
+    def deserialize(self, value: str) -> int:
         return int(value)
 
 
@@ -40,8 +42,10 @@ class DecimalAttribute(Attribute[Decimal]):
         return Decimal(value)
 
 
-class JSONDictAttribute(UnicodeAttribute):
+class JSONDictAttribute(Attribute[Any]):
     """A small JSON object kept as text (before/after snapshots); numbers parse as Decimal, never float."""
+
+    attr_type = STRING
 
     def serialize(self, value: Any) -> str:
         return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)

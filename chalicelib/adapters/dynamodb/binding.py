@@ -17,12 +17,12 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "loc
 def bind_models(settings: Settings) -> Connection:
     """Bind every model to the configured table; returns the shared low-level connection."""
     meta = MainItem.Meta
-    meta.table_name = settings.main_table  # type: ignore[attr-defined]
-    meta.region = settings.region  # type: ignore[attr-defined]
-    meta.host = settings.ddb_host  # type: ignore[attr-defined]
+    meta.table_name = settings.main_table
+    meta.region = settings.region
+    meta.host = settings.ddb_host
     if settings.ddb_host:
-        meta.aws_access_key_id = LOCAL_CREDENTIALS["aws_access_key_id"]  # type: ignore[attr-defined]
-        meta.aws_secret_access_key = LOCAL_CREDENTIALS["aws_secret_access_key"]  # type: ignore[attr-defined]
+        meta.aws_access_key_id = LOCAL_CREDENTIALS["aws_access_key_id"]
+        meta.aws_secret_access_key = LOCAL_CREDENTIALS["aws_secret_access_key"]
     MainItem._connection = None
     table_connection = MainItem._get_connection()
     for item_class in ALL_ITEM_CLASSES:

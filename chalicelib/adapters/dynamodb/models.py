@@ -2,7 +2,8 @@
 
 Access patterns (also in docs/data-model.md):
 - operator profile, staff, sessions, sites:   pk ``OP#<op>``, sk ``OPERATOR`` / ``STAFF#`` / ``SESSION#`` / ``SITE#``
-- a site's buildings, units, collectors, meters: pk ``OP#<op>#SITE#<site>``, sk ``BLDG#`` / ``UNIT#`` / ``COLL#`` / ``METER#``
+- a site's buildings, units, collectors, meters:
+  pk ``OP#<op>#SITE#<site>``, sk ``BLDG#`` / ``UNIT#`` / ``COLL#`` / ``METER#``
 - operation log by month, newest first:       pk ``OP#<op>#LOG#<yyyy-mm>``, sk ``<iso time>#<id>``
 - platform registry for schedulers:           pk ``PLATFORM``, sk ``OP#<op>`` / ``SITE#<op>#<site>``
 """
@@ -29,6 +30,9 @@ class MainItem(Model):
         table_name = "voltvend-main"
         region = "us-east-1"
         billing_mode = "PAY_PER_REQUEST"
+        host: str | None = None
+        aws_access_key_id: str | None = None
+        aws_secret_access_key: str | None = None
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

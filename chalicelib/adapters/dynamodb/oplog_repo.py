@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
 
@@ -36,11 +38,15 @@ def item_to_record(operator_id: str, item: OperationItem) -> OperationRecord:
         actor=item.actor,
         action=item.action,
         target=item.target,
-        before=item.before,
-        after=item.after,
+        before=_snapshot(item.before),
+        after=_snapshot(item.after),
         source_ip=item.source_ip,
-        details=item.details or {},
+        details=_snapshot(item.details) or {},
     )
+
+
+def _snapshot(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
 
 
 def add_to_transaction(transaction: TransactWrite, record: OperationRecord) -> None:

@@ -39,8 +39,8 @@ def user_to_item(user: StaffUser) -> StaffItem:
 def item_to_user(operator_id: str, item: StaffItem) -> StaffUser:
     grant = Grant(
         role=Role(item.role),
-        extra=frozenset(Permission(p) for p in item.extra_permissions or []),
-        sites=frozenset(item.sites or []),
+        extra=frozenset(Permission(str(p)) for p in item.extra_permissions or []),
+        sites=frozenset(str(s) for s in item.sites or []),
     )
     return StaffUser(
         operator_id=operator_id,

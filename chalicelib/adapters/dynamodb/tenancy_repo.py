@@ -86,7 +86,8 @@ class DynamoTenancyRepository:
 
     def list_buildings(self, operator_id: str, site_id: str) -> list[Building]:
         items = BuildingItem.query(site_pk(operator_id, site_id), BuildingItem.sk.startswith("BLDG#"))
-        return [Building(operator_id, site_id, i.building_id, i.name, tuple(i.floors or [])) for i in items]
+        return [Building(operator_id, site_id, i.building_id, i.name, tuple(str(f) for f in i.floors or []))
+                for i in items]
 
     # -- units, collectors, meters -----------------------------------------------------------
     def add_units(self, units: Iterable[Unit]) -> None:
