@@ -1,10 +1,11 @@
-"""Voltvend's Chalice application: blueprints and middleware only; the work lives in chalicelib."""
+"""Voltvend's Chalice app: blueprints, middleware and one-line WebSocket handlers; the work is in chalicelib."""
 
 from __future__ import annotations
 
-from chalice import Chalice
+from chalice import Chalice, Response
+from chalice.app import WebsocketEvent
 
-from chalicelib.api import auth_pages, oplog_pages, rest_v1, site_pages, staff_pages, static_files
+from chalicelib.api import auth_pages, bridge_ws, oplog_pages, rest_v1, site_pages, staff_pages, static_files
 from chalicelib.jobs import maintenance
 from chalicelib.web.guards import request_middleware
 
@@ -15,3 +16,18 @@ app.register_middleware(request_middleware, "http")
 for blueprint in (auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp, rest_v1.bp):
     app.register_blueprint(blueprint)
 app.register_blueprint(maintenance.bp)
+
+
+@app.on_ws_connect()
+def bridge_connect(event: WebsocketEvent) -> Response:
+    return bridge_ws.connect(event)
+
+
+@app.on_ws_message()
+def bridge_message(event: WebsocketEvent) -> None:
+    bridge_ws.message(event)
+
+
+@app.on_ws_disconnect()
+def bridge_disconnect(event: WebsocketEvent) -> None:
+    bridge_ws.disconnect(event)

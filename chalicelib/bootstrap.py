@@ -6,16 +6,20 @@ on the first request (or the first test that asks), so ``app.py`` stays cheap to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import get_settings
+from chalicelib.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.services.auth import AuthService
+    from chalicelib.services.bridge_admin import BridgeAdmin
+    from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
@@ -29,18 +33,26 @@ class Services:
     sites: SiteQueries
     tenancy: DynamoTenancyRepository
     staff_repo: DynamoStaffRepository
+    bridge_link: BridgeLink
+    bridge_admin: BridgeAdmin
+    readings: DynamoReadingsRepository
 
 
 @lru_cache(maxsize=1)
 def get_services() -> Services:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.binding import bind_models
+    from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
     from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
+    from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.session_repo import DynamoSessionStore
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.services.auth import AuthService
+    from chalicelib.services.bridge_admin import BridgeAdmin
+    from chalicelib.services.bridge_link import BridgeLink
+    from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
@@ -53,6 +65,9 @@ def get_services() -> Services:
     sessions = DynamoSessionStore(connection)
     oplog = DynamoOperationLog(connection)
     tenancy = DynamoTenancyRepository(connection)
+    bridges = DynamoBridgeRepository(connection)
+    readings = DynamoReadingsRepository(connection)
+    bridge_link = BridgeLink(bridges, tenancy, ReadingIngest(readings), _sender(settings), clock)
     return Services(
         auth=AuthService(staff, sessions, oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(staff, sessions, hasher, clock, tenancy),
@@ -60,7 +75,26 @@ def get_services() -> Services:
         sites=SiteQueries(tenancy),
         tenancy=tenancy,
         staff_repo=staff,
+        bridge_link=bridge_link,
+        bridge_admin=BridgeAdmin(bridges, tenancy, clock),
+        readings=readings,
     )
+
+
+def _sender(settings: Settings) -> Callable[[str, str], None]:
+    """Pushes to bridge connections through the management API; built on first push, not at start."""
+    state: dict[str, Any] = {}
+
+    def send(connection_id: str, text: str) -> None:
+        from chalicelib.adapters.bridge_sender import ManagementApiSender
+
+        if "sender" not in state:
+            if not settings.ws_management_url:
+                raise RuntimeError("VOLTVEND_WS_MANAGEMENT_URL is not configured")
+            state["sender"] = ManagementApiSender(settings.ws_management_url, settings.region)
+        state["sender"].send(connection_id, text)
+
+    return send
 
 
 def reset_services() -> None:

@@ -19,9 +19,15 @@ class Settings:
     base_path: str
     default_locale: str
 
+    ws_management_url: str | None = None
+
     @property
     def main_table(self) -> str:
         return f"{self.table_prefix}main"
+
+    @property
+    def readings_table(self) -> str:
+        return f"{self.table_prefix}readings"
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -43,6 +49,7 @@ def settings_from_env() -> Settings:
         cookie_secure=_flag("VOLTVEND_COOKIE_SECURE", True),
         base_path=os.environ.get("VOLTVEND_BASE_PATH", "").rstrip("/"),
         default_locale=os.environ.get("VOLTVEND_DEFAULT_LOCALE", "en"),
+        ws_management_url=os.environ.get("VOLTVEND_WS_MANAGEMENT_URL") or None,
     )
 
 

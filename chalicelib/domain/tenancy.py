@@ -70,6 +70,11 @@ class Site:
     site_id: str
     name: str
     address: str = ""
+    reading_interval_s: int = 1800
+
+    def __post_init__(self) -> None:
+        if not 60 <= self.reading_interval_s <= 86400:
+            raise ValidationError("reading interval: 1 minute to 1 day", field="reading_interval_s")
 
 
 @dataclass(frozen=True)

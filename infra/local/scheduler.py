@@ -14,6 +14,8 @@ from typing import Any
 from chalice.app import ScheduledEventConfig
 from chalice.local import LambdaContext
 
+from infra.local.entry_points import lambda_entry
+
 LOG = logging.getLogger("voltvend.local.schedule")
 RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -48,6 +50,8 @@ class LocalScheduler:
     def __init__(self, app: Any, *, speedup: float = 1.0) -> None:
         self._app = app
         now = time.monotonic()
+        self._handler_strings = {source.name: source.handler_string for source in app.event_sources
+                                 if isinstance(source, ScheduledEventConfig)}
         self._schedules = [
             Schedule(source.name, rate_seconds(str(source.schedule_expression)) / speedup,
                      now + rate_seconds(str(source.schedule_expression)) / speedup)
@@ -71,7 +75,7 @@ class LocalScheduler:
 
     def run_now(self, name: str) -> Any:
         """Invoke one schedule at once in the caller's thread and return its result."""
-        function = self._app.handler_map[name]
+        function = lambda_entry(self._app, name, self._handler_strings[name])
         return function(scheduled_event(name), LambdaContext(name, 256))
 
     def _loop(self) -> None:

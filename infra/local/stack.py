@@ -35,6 +35,14 @@ def configure_environment(ddb_endpoint: str, *, session_secret: str | None = Non
     signer.cache_clear()
 
 
+def use_management_api(url: str) -> None:
+    """Tell the app where to push to bridge connections (the local host's management endpoint)."""
+    from chalicelib.bootstrap import reset_services
+
+    os.environ["VOLTVEND_WS_MANAGEMENT_URL"] = url
+    reset_services()
+
+
 def prepare_tables() -> list[str]:
     from chalicelib.adapters.dynamodb.tables import create_tables
     from chalicelib.bootstrap import get_services
@@ -68,6 +76,7 @@ def start_stack(*, data_dir: Path | None = None, ddb_port: int | None = None, ap
             stack.host = LocalHost(app, http_port=http_port, ws_port=ws_port, management_port=management_port,
                                    run_schedules=run_schedules)
             stack.host.start()
+            use_management_api(stack.host.management_url)
     except BaseException:
         stack.stop()
         raise

@@ -25,6 +25,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from infra.local.entry_points import lambda_entry
+
 LOG = logging.getLogger("voltvend.local.ws")
 CONNECT, MESSAGE, DISCONNECT = "$connect", "$default", "$disconnect"
 EVENT_TYPES = {CONNECT: "CONNECT", MESSAGE: "MESSAGE", DISCONNECT: "DISCONNECT"}
@@ -126,7 +128,7 @@ class WebSocketGateway:
             return {"statusCode": 200}
         event = self._event(route_key, connection_id, body, extra)
         try:
-            function = self._app.handler_map[handler.name]
+            function = lambda_entry(self._app, handler.name, handler.handler_string)
             return function(event, LambdaContext(handler.name, 256)) or {"statusCode": 200}
         except Exception:
             LOG.exception("WebSocket handler for %s failed", route_key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pynamodb.connection import Connection
 
-from chalicelib.adapters.dynamodb.models import ALL_ITEM_CLASSES, MainItem
+from chalicelib.adapters.dynamodb.models import ALL_ITEM_CLASSES, MainItem, ReadingItem
 from chalicelib.config import Settings
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -27,4 +27,16 @@ def bind_models(settings: Settings) -> Connection:
     table_connection = MainItem._get_connection()
     for item_class in ALL_ITEM_CLASSES:
         item_class._connection = table_connection
+    _bind_readings(settings)
     return table_connection.connection
+
+
+def _bind_readings(settings: Settings) -> None:
+    meta = ReadingItem.Meta
+    meta.table_name = settings.readings_table
+    meta.region = settings.region
+    meta.host = settings.ddb_host
+    if settings.ddb_host:
+        meta.aws_access_key_id = LOCAL_CREDENTIALS["aws_access_key_id"]
+        meta.aws_secret_access_key = LOCAL_CREDENTIALS["aws_secret_access_key"]
+    ReadingItem._connection = None

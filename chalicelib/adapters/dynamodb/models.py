@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     DiscriminatorAttribute,
     ListAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
@@ -88,6 +89,7 @@ class SiteItem(MainItem, discriminator="site"):
     site_id = UnicodeAttribute()
     name = UnicodeAttribute()
     address = UnicodeAttribute(default="")
+    reading_interval_s = IntegerAttribute(default=1800)
 
 
 class BuildingItem(MainItem, discriminator="building"):
@@ -123,7 +125,69 @@ class MeterItem(MainItem, discriminator="meter"):
     ct_ratio = IntegerAttribute(default=1)
 
 
+class BridgeItem(MainItem, discriminator="bridge"):
+    bridge_id = UnicodeAttribute()
+    site_id = UnicodeAttribute()
+    collectors = ListAttribute(of=UnicodeAttribute, default=list)
+    credential_digest = UnicodeAttribute()
+    status = UnicodeAttribute()
+    last_seen = UTCDateTimeAttribute(null=True)
+    connection_id = UnicodeAttribute(null=True)
+
+
+class ConnectionItem(MainItem, discriminator="connection"):
+    """WebSocket connection → bridge. Keyed by connection id: it is all a message event carries."""
+
+    operator_id = UnicodeAttribute()
+    bridge_id = UnicodeAttribute()
+    site_id = UnicodeAttribute()
+    connected_at = UTCDateTimeAttribute()
+
+
+class TunnelItem(MainItem, discriminator="tunnel"):
+    """A collector's key ring and sequence state per direction; the version serialises writers."""
+
+    collector_id = UnicodeAttribute()
+    keyring = JSONDictAttribute()
+    inbound = JSONDictAttribute()
+    outbound = JSONDictAttribute()
+    version = VersionAttribute()
+
+
+class ResultSeenItem(MainItem, discriminator="result_seen"):
+    """Marks a bus run as ingested, so a re-sent result (lost ack, upload after an outage) is not stored twice."""
+
+    expires = TTLAttribute(null=True)
+
+
+class MeterStateItem(MainItem, discriminator="meter_state"):
+    meter_id = UnicodeAttribute()
+    read_at = UTCDateTimeAttribute()
+    values = JSONDictAttribute()
+    problems = ListAttribute(of=UnicodeAttribute, default=list)
+    last_answer_at = UTCDateTimeAttribute(null=True)
+    missed_cycles = IntegerAttribute(default=0)
+
+
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
+    BridgeItem, ConnectionItem, TunnelItem, ResultSeenItem, MeterStateItem,
 )
+
+
+class ReadingItem(Model):
+    """One meter's decoded registers at one time: its own table, keyed per meter, time-ordered."""
+
+    class Meta:
+        table_name = "voltvend-readings"
+        region = "us-east-1"
+        billing_mode = "PAY_PER_REQUEST"
+        host: str | None = None
+        aws_access_key_id: str | None = None
+        aws_secret_access_key: str | None = None
+
+    pk = UnicodeAttribute(hash_key=True)
+    at_ms = IntegerAttribute(range_key=True)
+    values = JSONDictAttribute()
+    expires = TTLAttribute(null=True)

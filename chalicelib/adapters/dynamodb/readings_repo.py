@@ -1,0 +1,83 @@
+"""Ingested bus runs: de-duplication markers, each meter's current state, and time-ordered readings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError
+
+from chalicelib.adapters.dynamodb.keys import site_pk
+from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem, ResultSeenItem
+
+SEEN_KEEP = timedelta(days=45)  # longer than the bridge's 30-day buffer, so a late upload is still caught
+READINGS_HOT = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class StoredState:
+    meter_id: str
+    read_at: datetime
+    values: dict[str, Any]
+    problems: tuple[str, ...]
+    last_answer_at: datetime | None
+    missed_cycles: int
+
+
+def reading_pk(operator_id: str, meter_id: str) -> str:
+    return f"OP#{operator_id}#METER#{meter_id}"
+
+
+class DynamoReadingsRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def first_sighting(self, operator_id: str, site_id: str, run_key: str, now: datetime) -> bool:
+        """True the first time a bus run is seen; False for a re-sent one (already ingested)."""
+        try:
+            ResultSeenItem(pk=site_pk(operator_id, site_id), sk=f"RUN#{run_key}", expires=now + SEEN_KEEP).save(
+                condition=ResultSeenItem.pk.does_not_exist())
+        except PutError as exc:
+            if "ConditionalCheckFailed" in str(exc):
+                return False
+            raise
+        return True
+
+    def get_state(self, operator_id: str, site_id: str, meter_id: str) -> StoredState | None:
+        try:
+            item = MeterStateItem.get(site_pk(operator_id, site_id), f"STATE#{meter_id}")
+        except MeterStateItem.DoesNotExist:
+            return None
+        return _to_state(item)
+
+    def list_states(self, operator_id: str, site_id: str) -> list[StoredState]:
+        items = MeterStateItem.query(site_pk(operator_id, site_id), MeterStateItem.sk.startswith("STATE#"))
+        return [_to_state(item) for item in items]
+
+    def put_states(self, operator_id: str, site_id: str, states: Iterable[StoredState]) -> None:
+        with MeterStateItem.batch_write() as batch:
+            for state in states:
+                batch.save(MeterStateItem(
+                    pk=site_pk(operator_id, site_id), sk=f"STATE#{state.meter_id}", meter_id=state.meter_id,
+                    read_at=state.read_at, values=state.values, problems=list(state.problems),
+                    last_answer_at=state.last_answer_at, missed_cycles=state.missed_cycles))
+
+    def put_readings(self, operator_id: str, readings: Iterable[tuple[str, int, dict[str, Any]]]) -> None:
+        with ReadingItem.batch_write() as batch:
+            for meter_id, at_ms, values in readings:
+                at = datetime.fromtimestamp(at_ms / 1000, UTC)
+                batch.save(ReadingItem(pk=reading_pk(operator_id, meter_id), at_ms=at_ms, values=values,
+                                       expires=at + READINGS_HOT))
+
+    def readings(self, operator_id: str, meter_id: str, since_ms: int = 0,
+                 limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+        items = ReadingItem.query(reading_pk(operator_id, meter_id), ReadingItem.at_ms >= since_ms, limit=limit)
+        return [(item.at_ms, dict(item.values)) for item in items]
+
+
+def _to_state(item: MeterStateItem) -> StoredState:
+    return StoredState(item.meter_id, item.read_at, dict(item.values), tuple(str(p) for p in item.problems or []),
+                       item.last_answer_at, item.missed_cycles or 0)

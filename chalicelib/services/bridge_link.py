@@ -1,0 +1,208 @@
+"""The cloud end of the bridge tunnel: authenticate bridges, open and seal envelopes, route messages.
+
+Each WebSocket message is handled by a stateless function (Lambda), so everything a message needs
+is loaded from DynamoDB: the connection's bridge, and the collector's key ring and sequence state,
+written back conditionally so two concurrent invocations can never reuse a sequence number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from gateway_bridge.protocol import (
+    Ack,
+    Batch,
+    BatchResult,
+    Channel,
+    ChannelState,
+    Heartbeat,
+    Hello,
+    KeyRing,
+    Message,
+    ProtocolError,
+    Role,
+    Sealed,
+    Upload,
+    encode_frame,
+)
+from gateway_bridge.protocol.frames import Limits, decode
+
+from chalicelib.adapters.bridge_sender import ConnectionGone
+from chalicelib.adapters.dynamodb.bridge_repo import (
+    BridgeConnection,
+    DynamoBridgeRepository,
+    StaleTunnelState,
+    TunnelState,
+)
+from chalicelib.domain.bridges import Bridge, operator_of
+from chalicelib.domain.tenancy import Meter
+from chalicelib.ports import Clock, TenancyRepository
+from chalicelib.services.ingest import ReadingIngest
+from chalicelib.services.reading_plan import standing_plans
+
+LOG = logging.getLogger("voltvend.bridge.link")
+INBOUND_LIMITS = Limits()
+TUNNEL_RETRIES = 5
+Sender = Callable[[str, str], None]
+
+
+class TunnelBusy(Exception):
+    """The collector's tunnel state kept changing under us; the message is left for the peer to resend."""
+
+
+class BridgeLink:
+    def __init__(self, bridges: DynamoBridgeRepository, tenancy: TenancyRepository, ingest: ReadingIngest,
+                 send: Sender, clock: Clock) -> None:
+        self._bridges = bridges
+        self._tenancy = tenancy
+        self._ingest = ingest
+        self._send = send
+        self._clock = clock
+
+    # -- connection lifecycle ----------------------------------------------------------------
+    def connect(self, connection_id: str, bridge_id: str, credential: str) -> bool:
+        operator_id = operator_of(bridge_id or "")
+        bridge = self._bridges.get(operator_id, bridge_id) if operator_id else None
+        if bridge is None or not bridge.accepts(credential):
+            LOG.warning("refused bridge connection for %r", bridge_id)
+            return False
+        now = self._clock.now()
+        self._bridges.put_connection(BridgeConnection(connection_id, bridge.operator_id, bridge_id, bridge.site_id),
+                                     now)
+        self._bridges.mark_seen(bridge.operator_id, bridge_id, now, connection_id)
+        return True
+
+    def disconnect(self, connection_id: str) -> None:
+        link = self._bridges.get_connection(connection_id)
+        if link is None:
+            return
+        self._bridges.delete_connection(connection_id)
+        self._bridges.mark_disconnected(link.operator_id, link.bridge_id, connection_id)
+
+    # -- inbound -----------------------------------------------------------------------------
+    def receive(self, connection_id: str, text: str) -> None:
+        link = self._bridges.get_connection(connection_id)
+        if link is None:
+            LOG.warning("message on unknown connection %s dropped", connection_id)
+            return
+        bridge = self._bridges.get(link.operator_id, link.bridge_id)
+        if bridge is None or not bridge.accepts_connection(connection_id):
+            LOG.warning("message from a revoked or replaced connection of %s dropped", link.bridge_id)
+            return
+        try:
+            frame = decode(text, INBOUND_LIMITS, INBOUND_LIMITS.max_message_bytes, allow_part=False)
+        except ProtocolError:
+            return  # logged with its reason by the protocol
+        self._bridges.mark_seen(bridge.operator_id, bridge.bridge_id, self._clock.now(), connection_id)
+        for sealed in frame if isinstance(frame, tuple) else ():
+            self._receive_envelope(bridge, sealed)
+
+    def _receive_envelope(self, bridge: Bridge, sealed: Sealed) -> None:
+        if sealed.channel not in bridge.collectors:
+            LOG.warning("bridge %s sent on a channel it does not own: %s", bridge.bridge_id, sealed.channel)
+            return
+        try:
+            message = self._open(bridge, sealed)
+        except ProtocolError:
+            return
+        self._dispatch(bridge, sealed.channel, message)
+
+    def _open(self, bridge: Bridge, sealed: Sealed) -> Message:
+        for _ in range(TUNNEL_RETRIES):
+            tunnel = self._tunnel(bridge, sealed.channel)
+            keyring, state = KeyRing.from_dict(tunnel.keyring), ChannelState.from_dict(tunnel.inbound)
+            opened = Channel(sealed.channel, keyring, Role.CLOUD).open(sealed.envelope, state)
+            try:
+                self._bridges.save_tunnel(bridge.operator_id, bridge.site_id,
+                                          replace(tunnel, keyring=keyring.to_dict(), inbound=state.to_dict()))
+            except StaleTunnelState:
+                continue
+            return opened.message()
+        raise TunnelBusy(sealed.channel)
+
+    def _dispatch(self, bridge: Bridge, collector_id: str, message: Message) -> None:
+        if isinstance(message, Hello):
+            self.push_plans(bridge, only_collector=collector_id)
+        elif isinstance(message, BatchResult):
+            self._take_result(bridge, collector_id, message)
+            self.send(bridge, collector_id, [Ack(ref=message.cycle)])
+        elif isinstance(message, Upload):
+            for result in message.results:
+                self._take_result(bridge, collector_id, result)
+            self.send(bridge, collector_id, [Ack(ref=message.ref)])
+        elif not isinstance(message, Heartbeat | Ack):
+            LOG.warning("unexpected %s from bridge %s", type(message).__name__, bridge.bridge_id)
+
+    def _take_result(self, bridge: Bridge, collector_id: str, result: BatchResult) -> None:
+        if result.bus != collector_id:
+            LOG.warning("result for bus %s arrived on channel %s; dropped", result.bus, collector_id)
+            return
+        meters = self._tenancy.list_meters(bridge.operator_id, bridge.site_id)
+        self._ingest.ingest(bridge.operator_id, bridge.site_id, collector_id, result, meters, self._clock.now())
+
+    # -- outbound ----------------------------------------------------------------------------
+    def push_plans(self, bridge: Bridge, *, only_collector: str | None = None, every_s: int | None = None) -> int:
+        """Send each bus its standing read plan; returns how many buses got one."""
+        site = self._tenancy.get_site(bridge.operator_id, bridge.site_id)
+        interval = every_s or (site.reading_interval_s if site else 1800)
+        meters = self._tenancy.list_meters(bridge.operator_id, bridge.site_id)
+        sent = 0
+        for plan in standing_plans(meters, "", interval):
+            if plan.bus in bridge.collectors and only_collector in (None, plan.bus):
+                plan = replace(plan, cycle=plan_id(plan))
+                sent += self.send(bridge, plan.bus, [plan])
+        return sent
+
+    def read_now(self, bridge: Bridge, meters: list[Meter]) -> int:
+        """A one-off read of these meters ("read now"); returns how many buses it went to."""
+        batches = standing_plans(meters, f"now-{secrets.token_hex(6)}", 0)
+        return sum(self.send(bridge, b.bus, [b]) for b in batches if b.bus in bridge.collectors)
+
+    def send(self, bridge: Bridge, collector_id: str, messages: list[Message]) -> bool:
+        """Seal and push; False (and the bridge marked offline) when it is not connected."""
+        if bridge.connection_id is None:
+            return False
+        text = encode_frame([Sealed(collector_id, self._seal(bridge, collector_id, m)) for m in messages])
+        try:
+            self._send(bridge.connection_id, text)
+        except ConnectionGone:
+            self._bridges.mark_disconnected(bridge.operator_id, bridge.bridge_id, bridge.connection_id)
+            return False
+        return True
+
+    def _seal(self, bridge: Bridge, collector_id: str, message: Message) -> str:
+        for _ in range(TUNNEL_RETRIES):
+            tunnel = self._tunnel(bridge, collector_id)
+            keyring, state = KeyRing.from_dict(tunnel.keyring), ChannelState.from_dict(tunnel.outbound)
+            envelope = Channel(collector_id, keyring, Role.CLOUD).seal(message, state)
+            try:
+                self._bridges.save_tunnel(bridge.operator_id, bridge.site_id,
+                                          replace(tunnel, outbound=state.to_dict()))
+            except StaleTunnelState:
+                continue
+            return envelope
+        raise TunnelBusy(collector_id)
+
+    def _tunnel(self, bridge: Bridge, collector_id: str) -> TunnelState:
+        tunnel = self._bridges.load_tunnel(bridge.operator_id, bridge.site_id, collector_id)
+        if tunnel is None:
+            raise LookupError(f"no tunnel keys for collector {collector_id}")
+        return tunnel
+
+    def bridge(self, operator_id: str, bridge_id: str) -> Bridge | None:
+        return self._bridges.get(operator_id, bridge_id)
+
+
+def plan_id(plan: Batch) -> str:
+    """Stable for the same plan, so a re-sent plan is recognised by the bridge as unchanged."""
+    digest = hashlib.sha256(repr((plan.bus, plan.every_s, [(t.id, t.req) for t in plan.txns])).encode())
+    return f"plan-{digest.hexdigest()[:12]}"
+
+
+def now_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)

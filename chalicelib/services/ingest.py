@@ -1,0 +1,63 @@
+"""Storing what a bus run returned: readings in their time slot, each meter's freshest state.
+
+Late results (uploaded after an outage) land in their place among the readings and never overwrite
+a newer current state; a re-sent run is recognised and stored once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway_bridge.protocol import BatchResult
+
+from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository, StoredState
+from chalicelib.domain.tenancy import Meter
+from chalicelib.services.reading_plan import DecodedRead, decode_result
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    duplicate: bool
+    answered: int = 0
+    silent: int = 0
+
+
+def _exact(values: dict[str, object]) -> dict[str, str | int]:
+    """Decimals as exact text, integers as they are: nothing passes through float."""
+    return {k: v if isinstance(v, int) else str(v) for k, v in values.items()}
+
+
+class ReadingIngest:
+    def __init__(self, readings: DynamoReadingsRepository) -> None:
+        self._readings = readings
+
+    def ingest(self, operator_id: str, site_id: str, collector_id: str, result: BatchResult,
+               meters: list[Meter], now: datetime) -> IngestOutcome:
+        if not self._readings.first_sighting(operator_id, site_id, f"{collector_id}:{result.cycle}", now):
+            return IngestOutcome(duplicate=True)
+        on_bus = {m.meter_id: m for m in meters if m.collector_id == collector_id}
+        reads = decode_result(result, on_bus)
+        answered = [r for r in reads if r.answered]
+        self._readings.put_readings(operator_id, [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered])
+        states = self._next_states(operator_id, site_id, reads)
+        self._readings.put_states(operator_id, site_id, states)
+        return IngestOutcome(False, len(answered), len(reads) - len(answered))
+
+    def _next_states(self, operator_id: str, site_id: str, reads: list[DecodedRead]) -> list[StoredState]:
+        current = {s.meter_id: s for s in self._readings.list_states(operator_id, site_id)}
+        updated = []
+        for read in reads:
+            at = datetime.fromtimestamp(read.at_ms / 1000, UTC)
+            before = current.get(read.meter_id)
+            if before is not None and before.read_at >= at:
+                continue  # an older run arriving late: its reading is stored, the state is already newer
+            updated.append(_advance(read, at, before))
+        return updated
+
+
+def _advance(read: DecodedRead, at: datetime, before: StoredState | None) -> StoredState:
+    if read.answered:
+        return StoredState(read.meter_id, at, _exact(read.values), tuple(read.problems), at, 0)
+    return StoredState(read.meter_id, at, before.values if before else {}, tuple(read.problems),
+                       before.last_answer_at if before else None, (before.missed_cycles if before else 0) + 1)
