@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.oplog_query import OperationLogQuery
+    from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
 
@@ -35,6 +36,7 @@ class Services:
     staff_repo: DynamoStaffRepository
     bridge_link: BridgeLink
     bridge_admin: BridgeAdmin
+    site_control: SiteControl
     readings: DynamoReadingsRepository
 
 
@@ -54,6 +56,7 @@ def get_services() -> Services:
     from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.oplog_query import OperationLogQuery
+    from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
 
@@ -72,11 +75,12 @@ def get_services() -> Services:
         auth=AuthService(staff, sessions, oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(staff, sessions, hasher, clock, tenancy),
         oplog=OperationLogQuery(oplog, clock),
-        sites=SiteQueries(tenancy),
+        sites=SiteQueries(tenancy, readings, bridges),
         tenancy=tenancy,
         staff_repo=staff,
         bridge_link=bridge_link,
         bridge_admin=BridgeAdmin(bridges, tenancy, clock),
+        site_control=SiteControl(bridge_link, tenancy, oplog, clock),
         readings=readings,
     )
 

@@ -9,6 +9,7 @@ from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.web.guards import page
+from chalicelib.web.http import FORM_TYPES, redirect
 from chalicelib.web.views import render
 
 bp = Blueprint(__name__)
@@ -28,3 +29,10 @@ def dashboard(actor: Actor) -> Response:
 def site_detail(actor: Actor, site_id: str) -> Response:
     overview = get_services().sites.overview(actor, site_id)
     return render("site.html", overview=overview)
+
+
+@bp.route("/sites/{site_id}/read-now", methods=["POST"], content_types=FORM_TYPES)
+@page(bp, Permission.METERS_CONTROL)
+def read_now(actor: Actor, site_id: str) -> Response:
+    get_services().site_control.read_now(actor, site_id)
+    return redirect(f"/sites/{site_id}?reading=1")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from chalicelib.domain.money import round_to_minor
 
@@ -81,3 +81,31 @@ def state_from_values(meter_id: str, read_at: datetime, values: Mapping[str, Val
         relay_open=None if relay is None else relay == 1,
         status_bits=_int(values, "status_bits") or 0,
     )
+
+
+class Condition(StrEnum):
+    """The board's colour for a meter (SPEC 15: opened, alarm 1, alarm 2, arrears, not opened, lost contact)."""
+
+    NEVER_READ = "never-read"
+    LOST_CONTACT = "lost-contact"
+    ARREARS = "arrears"
+    ALARM_2 = "alarm-2"
+    ALARM_1 = "alarm-1"
+    NORMAL = "normal"
+
+
+LOST_AFTER_MISSED_CYCLES = 3
+
+
+def condition(state: MeterState | None, missed_cycles: int,
+              lost_after: int = LOST_AFTER_MISSED_CYCLES) -> Condition:
+    """Worst first: a silent meter's old balance is not news, so lost contact outranks the alarms."""
+    if state is None:
+        return Condition.NEVER_READ
+    if missed_cycles >= lost_after:
+        return Condition.LOST_CONTACT
+    for bit, level in ((StatusBit.ARREARS, Condition.ARREARS), (StatusBit.ALARM_2, Condition.ALARM_2),
+                       (StatusBit.ALARM_1, Condition.ALARM_1)):
+        if state.has(bit):
+            return level
+    return Condition.NORMAL

@@ -197,6 +197,9 @@ class BridgeLink:
     def bridge(self, operator_id: str, bridge_id: str) -> Bridge | None:
         return self._bridges.get(operator_id, bridge_id)
 
+    def bridges_of(self, operator_id: str, site_id: str) -> list[Bridge]:
+        return [b for b in self._bridges.list(operator_id) if b.site_id == site_id]
+
 
 def plan_id(plan: Batch) -> str:
     """Stable for the same plan, so a re-sent plan is recognised by the bridge as unchanged."""

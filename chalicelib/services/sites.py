@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
+from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
+from chalicelib.domain.bridges import Bridge
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.meter_state import Condition, MeterState, condition, state_from_values
 from chalicelib.domain.tenancy import Building, Collector, Meter, Site, Unit, check_id
 from chalicelib.ports import TenancyRepository
+
+
+@dataclass(frozen=True)
+class MeterRow:
+    meter: Meter
+    unit: Unit | None
+    state: MeterState | None
+    condition: Condition
+    missed_cycles: int
 
 
 @dataclass(frozen=True)
@@ -18,14 +31,19 @@ class SiteOverview:
     units: list[Unit]
     collectors: list[Collector]
     meters: list[Meter]
+    rows: list[MeterRow] = field(default_factory=list)
+    bridges: list[Bridge] = field(default_factory=list)
 
     def unit(self, unit_id: str) -> Unit | None:
         return next((u for u in self.units if u.unit_id == unit_id), None)
 
 
 class SiteQueries:
-    def __init__(self, tenancy: TenancyRepository) -> None:
+    def __init__(self, tenancy: TenancyRepository, readings: DynamoReadingsRepository,
+                 bridges: DynamoBridgeRepository) -> None:
         self._tenancy = tenancy
+        self._readings = readings
+        self._bridges = bridges
 
     def sites(self, actor: Actor) -> list[Site]:
         actor.require(Permission.METERS_VIEW)
@@ -39,5 +57,20 @@ class SiteQueries:
         if site is None or not actor.grant.covers_site(site_id):
             raise NotFound("no such site")
         op = actor.operator_id
-        return SiteOverview(site, self._tenancy.list_buildings(op, site_id), self._tenancy.list_units(op, site_id),
-                            self._tenancy.list_collectors(op, site_id), self._tenancy.list_meters(op, site_id))
+        units, meters = self._tenancy.list_units(op, site_id), self._tenancy.list_meters(op, site_id)
+        return SiteOverview(site, self._tenancy.list_buildings(op, site_id), units,
+                            self._tenancy.list_collectors(op, site_id), meters, self._rows(op, site_id, meters, units),
+                            [b for b in self._bridges.list(op) if b.site_id == site_id])
+
+    def _rows(self, operator_id: str, site_id: str, meters: list[Meter], units: list[Unit]) -> list[MeterRow]:
+        stored = {s.meter_id: s for s in self._readings.list_states(operator_id, site_id)}
+        units_by_id = {u.unit_id: u for u in units}
+        rows = []
+        for meter in sorted(meters, key=lambda m: (units_by_id[m.unit_id].number if m.unit_id in units_by_id
+                                                    else m.unit_id)):
+            saved = stored.get(meter.meter_id)
+            state = state_from_values(meter.meter_id, saved.last_answer_at, saved.values) \
+                if saved and saved.last_answer_at else None
+            missed = saved.missed_cycles if saved else 0
+            rows.append(MeterRow(meter, units_by_id.get(meter.unit_id), state, condition(state, missed), missed))
+        return rows

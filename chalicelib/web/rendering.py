@@ -62,7 +62,19 @@ def environment(locale: str) -> Any:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["amount"] = _amount
+    env.filters["when"] = _when
     return env
+
+
+def _amount(minor: int | None) -> str:
+    from chalicelib.domain.money import format_amount
+
+    return "" if minor is None else format_amount(minor)
+
+
+def _when(moment: Any) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def render_html(template: str, context: dict[str, Any], locale: str) -> str:
