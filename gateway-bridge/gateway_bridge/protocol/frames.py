@@ -25,6 +25,7 @@ from .strict import dumps, loads
 
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway WebSocket message limit
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway WebSocket frame limit (see ``fragments``)
+_DONE_MEMORY = 256
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def _cut(text: str, budget: int) -> list[str]:
         size = budget
         # JSON escaping (quotes, backslashes) grows a slice; shrink until its escaped form fits.
         while (grown := len(dumps(text[pos : pos + size])) - 2) > budget:
-            size -= max(1, grown - budget)
+            size = max(1, min(size - 1, size * budget // grown))
         chunks.append(text[pos : pos + size])
         pos += size
     return chunks
@@ -86,6 +87,8 @@ def split(text: str, limits: Limits | None = None) -> list[str]:
     mid = secrets.token_hex(8)
     digits = 10 ** len(str(len(text)))  # an upper bound for both i and n, to size the overhead
     budget = limits.max_message_bytes - len(_part_text(mid, digits, digits, ""))
+    if budget < 6:  # one character may escape to six (\u00XX)
+        raise ProtocolError(Reason.OVERSIZED, "message limit too small for parts").logged(op="split")
     chunks = _cut(text, budget)
     if len(chunks) > limits.max_parts:
         raise ProtocolError(Reason.OVERSIZED, "frame needs more than max_parts parts").logged(op="split")
@@ -163,6 +166,8 @@ class Reassembler:
         self.limits = limits or Limits()
         self._clock = clock
         self._sets: dict[str, _PartSet] = {}
+        # Recently completed ids, so a late duplicate part does not open a new set that never completes.
+        self._done: dict[str, None] = {}
 
     def _drop_expired(self, now_ms: int) -> None:
         ttl_ms = self.limits.part_ttl_s * 1000
@@ -182,6 +187,8 @@ class Reassembler:
         """The whole frame text once ``part`` completes its set, else None."""
         now_ms = int(self._clock() * 1000)
         self._drop_expired(now_ms)
+        if part.mid in self._done:
+            return None
         held = self._sets.get(part.mid) or self._new_set(part, now_ms)
         if part.total != held.total:
             raise ProtocolError(Reason.PART_INCONSISTENT, "part count differs from earlier parts")
@@ -197,6 +204,9 @@ class Reassembler:
         if len(held.parts) < held.total:
             return None
         del self._sets[part.mid]
+        self._done[part.mid] = None
+        if len(self._done) > _DONE_MEMORY:
+            del self._done[next(iter(self._done))]
         return "".join(held.parts[i] for i in range(held.total))
 
     def incomplete(self) -> int:
