@@ -131,3 +131,17 @@ def test_fragments_cover_the_text() -> None:
     frags = fragments(text)
     assert "".join(frags) == text and max(map(len, frags)) == 32 * 1024
     assert fragments("") == [""]
+
+
+def test_reassembly_state_survives_a_snapshot() -> None:
+    # A stateless receiver (one Lambda per WebSocket message) stores the snapshot between parts.
+    parts = _parts(ENV)
+    limits = Limits(max_message_bytes=1000)
+    snapshot: dict[str, object] = {}
+    got = []
+    for p in parts:
+        reader = FrameReader(limits)
+        reader.reassembler.restore(json.loads(json.dumps(snapshot)))
+        got.extend(reader.feed(p))
+        snapshot = reader.reassembler.to_dict()
+    assert got == [Sealed("col-1", "QUJD" * 2000)]

@@ -213,6 +213,20 @@ class Reassembler:
         """How many chunked messages are waiting for parts."""
         return len(self._sets)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly snapshot, for a stateless receiver (Lambda) that keeps it per connection."""
+        sets = {m: {"n": s.total, "first_ms": s.first_ms, "parts": {str(i): d for i, d in s.parts.items()}}
+                for m, s in self._sets.items()}
+        return {"sets": sets, "done": list(self._done)}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Load a ``to_dict`` snapshot (from the receiver's own storage) into this reassembler."""
+        self._done = dict.fromkeys(data.get("done", []))
+        self._sets = {}
+        for mid, raw in dict(data.get("sets", {})).items():
+            parts = {int(i): str(d) for i, d in raw["parts"].items()}
+            self._sets[mid] = _PartSet(int(raw["n"]), int(raw["first_ms"]), sum(map(len, parts.values())), parts)
+
 
 class FrameReader:
     """Untrusted WebSocket text in, sealed envelopes out (an empty tuple while parts are pending)."""
