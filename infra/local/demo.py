@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from infra.local.dynamodb_local import ROOT, DynamoDBLocalError
 
@@ -52,23 +53,38 @@ def main() -> int:
     except DynamoDBLocalError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    from infra.local.demo_site import start_demo_bridge, start_demo_site
     from infra.local.seed import seed_demo
 
+    children: list[Any] = []
     try:
-        created = seed_demo()
+        sim_ports = {"coll_a": port_or_free(5020), "coll_b": port_or_free(5021)}
+        created = seed_demo({name: ("127.0.0.1", port) for name, port in sim_ports.items()})
         assert stack.host is not None
-        _print_banner(stack.host.http_url, stack.host.ws_url, stack.ddb.endpoint, created)
+        site = start_demo_site(DEMO_DIR, sim_ports)
+        children.append(site)
+        children.append(start_demo_bridge(DEMO_DIR, site, stack.host.ws_url))
+        _print_banner(stack.host.http_url, stack.host.ws_url, stack.ddb.endpoint, created, site)
         stopping = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopping.set())
         stopping.wait()
         print("\nstopping…", flush=True)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     finally:
+        for child in reversed(children):
+            child.stop()
         stack.stop()
     return 0
 
 
-def _print_banner(http_url: str, ws_url: str, ddb_url: str, created: bool) -> None:
+def _buses(buses: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{bus['name']} at {bus['host']}:{bus['port']}" for bus in buses)
+
+
+def _print_banner(http_url: str, ws_url: str, ddb_url: str, created: bool, site: Any) -> None:
     from infra.local.seed import DEMO_LOGINS
 
     lines = [
@@ -77,6 +93,8 @@ def _print_banner(http_url: str, ws_url: str, ddb_url: str, created: bool) -> No
         f"  Back office:      {http_url}/login",
         f"  Bridge WebSocket: {ws_url}",
         f"  DynamoDB Local:   {ddb_url}",
+        f"  Simulated meters: {_buses(site.ready['buses'])} (control API {site.control_url}/state)",
+        f"  Bridge log:       {DEMO_DIR / 'bridge' / 'bridge.log'}",
         "  Logins (company / username / password):",
         *[f"    {login.company} / {login.username} / {login.password}   ({login.role})" for login in DEMO_LOGINS],
         "Press Ctrl-C to stop.",

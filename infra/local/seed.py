@@ -20,6 +20,7 @@ DEMO_COMPANY = "riverside"
 DEMO_SITE = "site_riverside_park"
 FLOORS = ("1", "2", "3", "4")
 UNITS_PER_FLOOR = 8
+DEMO_READING_INTERVAL_S = 60  # fresh within a minute in the demo; sites default to 30 minutes
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,30 @@ def seed_demo(collector_endpoints: dict[str, tuple[str, int]] | None = None) -> 
     return True
 
 
+def demo_units() -> list[Unit]:
+    return [Unit(DEMO_COMPANY, DEMO_SITE, f"unit_{number.lower()}", building_id, floor, number)
+            for building_id, floor, number, _ in _layout()]
+
+
+def demo_meters() -> list[Meter]:
+    return [Meter(DEMO_COMPANY, DEMO_SITE, f"m_{number.lower()}", f"DTSY{'AB'.index(number[0]) + 1}{address:04d}",
+                  "DTSY1352", f"coll_{number[0].lower()}", address, f"unit_{number.lower()}", BillingMode.PREPAID_METER)
+            for _, _, number, address in _layout()]
+
+
+def _layout() -> list[tuple[str, str, str, int]]:
+    """(building, floor, shop number, bus address): building A's shops on collector A's bus, B's on B's."""
+    return [(f"bldg_{letter.lower()}", floor, f"{letter}{floor}{slot:02d}", (int(floor) - 1) * UNITS_PER_FLOOR + slot)
+            for letter in "AB" for floor in FLOORS for slot in range(1, UNITS_PER_FLOOR + 1)]
+
+
 def _seed_site(endpoints: dict[str, tuple[str, int]]) -> None:
     tenancy = get_services().tenancy
     now = SystemClock().now()
     op = DEMO_COMPANY
-    tenancy.add_site(Site(op, DEMO_SITE, "Riverside Business Park", "88 Riverside Road"),
+    tenancy.add_site(Site(op, DEMO_SITE, "Riverside Business Park", "88 Riverside Road", DEMO_READING_INTERVAL_S),
                      operation(op, PLATFORM_ACTOR, "site.create", f"site:{DEMO_SITE}", now))
-    units: list[Unit] = []
-    meters: list[Meter] = []
-    collectors: list[Collector] = []
+    collectors = []
     for index, letter in enumerate("AB"):
         building_id, collector_id = f"bldg_{letter.lower()}", f"coll_{letter.lower()}"
         tenancy.add_building(Building(op, DEMO_SITE, building_id, f"Building {letter}", FLOORS),
@@ -73,14 +89,6 @@ def _seed_site(endpoints: dict[str, tuple[str, int]]) -> None:
         host, port = endpoints.get(collector_id, ("127.0.0.1", 5020 + index))
         collectors.append(Collector(op, DEMO_SITE, collector_id, f"Collector {letter}", Transport.RTU_OVER_TCP,
                                     host, port, building_id))
-        for floor in FLOORS:
-            for slot in range(1, UNITS_PER_FLOOR + 1):
-                number = f"{letter}{floor}{slot:02d}"
-                address = (int(floor) - 1) * UNITS_PER_FLOOR + slot
-                units.append(Unit(op, DEMO_SITE, f"unit_{number.lower()}", building_id, floor, number))
-                meters.append(Meter(op, DEMO_SITE, f"m_{number.lower()}", f"DTSY{index + 1}{address:04d}",
-                                    "DTSY1352", collector_id, address, f"unit_{number.lower()}",
-                                    BillingMode.PREPAID_METER))
-    tenancy.add_units(units)
+    tenancy.add_units(demo_units())
     tenancy.add_collectors(collectors)
-    tenancy.add_meters(meters)
+    tenancy.add_meters(demo_meters())

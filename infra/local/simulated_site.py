@@ -35,6 +35,7 @@ class SimBus:
     name: str
     meters: tuple[SimMeter, ...]
     transport: str = "rtutcp"
+    port: int = 0
     baud: int = 9600
     turnaround_ms: int = 20
     emulate_wire: bool = True
@@ -54,7 +55,7 @@ def site_toml(name: str, buses: list[SimBus]) -> str:
     lines = ["[site]", f"name = {_value(name)}", "state_save_seconds = 5", ""]
     for bus in buses:
         lines += ["[[buses]]", f"name = {_value(bus.name)}", f"transport = {_value(bus.transport)}",
-                  'host = "127.0.0.1"', "port = 0", f"baud = {bus.baud}", 'parity = "N"', "stop_bits = 1",
+                  'host = "127.0.0.1"', f"port = {bus.port}", f"baud = {bus.baud}", 'parity = "N"', "stop_bits = 1",
                   f"turnaround_ms = {bus.turnaround_ms}", f"emulate_wire = {_value(bus.emulate_wire)}", ""]
         for meter in bus.meters:
             fields = {"address": meter.address, "model": meter.model, "serial": meter.serial,
