@@ -20,6 +20,8 @@ class Settings:
     default_locale: str
 
     ws_management_url: str | None = None
+    archive_bucket: str | None = None
+    archive_dir: str = ".local/archive"
 
     @property
     def main_table(self) -> str:
@@ -50,6 +52,8 @@ def settings_from_env() -> Settings:
         base_path=os.environ.get("VOLTVEND_BASE_PATH", "").rstrip("/"),
         default_locale=os.environ.get("VOLTVEND_DEFAULT_LOCALE", "en"),
         ws_management_url=os.environ.get("VOLTVEND_WS_MANAGEMENT_URL") or None,
+        archive_bucket=os.environ.get("VOLTVEND_ARCHIVE_BUCKET") or None,
+        archive_dir=os.environ.get("VOLTVEND_ARCHIVE_DIR", ".local/archive"),
     )
 
 

@@ -78,6 +78,17 @@ class DynamoReadingsRepository:
         return [(item.at_ms, dict(item.values)) for item in items]
 
 
+    def readings_before(self, operator_id: str, meter_id: str, before_ms: int) -> list[tuple[int, dict[str, Any]]]:
+        items = ReadingItem.query(reading_pk(operator_id, meter_id), ReadingItem.at_ms < before_ms,
+                                  consistent_read=True)
+        return [(item.at_ms, dict(item.values)) for item in items]
+
+    def delete_readings(self, operator_id: str, meter_id: str, times_ms: list[int]) -> None:
+        with ReadingItem.batch_write() as batch:
+            for at_ms in times_ms:
+                batch.delete(ReadingItem(pk=reading_pk(operator_id, meter_id), at_ms=at_ms))
+
+
 def _to_state(item: MeterStateItem) -> StoredState:
     return StoredState(item.meter_id, item.read_at, dict(item.values), tuple(str(p) for p in item.problems or []),
                        item.last_answer_at, item.missed_cycles or 0)
