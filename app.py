@@ -6,7 +6,7 @@ from chalice import Chalice, Response
 from chalice.app import WebsocketEvent
 
 from chalicelib.api import auth_pages, bridge_ws, oplog_pages, rest_v1, site_pages, staff_pages, static_files
-from chalicelib.jobs import archival, maintenance
+from chalicelib.jobs import archival, maintenance, presence
 from chalicelib.web.guards import request_middleware
 
 app = Chalice(app_name="voltvend")
@@ -15,7 +15,7 @@ app.register_middleware(request_middleware, "http")
 
 for blueprint in (auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp, rest_v1.bp):
     app.register_blueprint(blueprint)
-for job in (maintenance.bp, archival.bp):
+for job in (maintenance.bp, archival.bp, presence.bp):
     app.register_blueprint(job)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
@@ -38,6 +39,7 @@ class Services:
     bridge_admin: BridgeAdmin
     site_control: SiteControl
     readings: DynamoReadingsRepository
+    clock: SystemClock
 
 
 @lru_cache(maxsize=1)
@@ -82,6 +84,7 @@ def get_services() -> Services:
         bridge_admin=BridgeAdmin(bridges, tenancy, clock),
         site_control=SiteControl(bridge_link, tenancy, oplog, clock),
         readings=readings,
+        clock=clock,
     )
 
 

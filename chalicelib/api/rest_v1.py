@@ -111,3 +111,38 @@ def oplog(actor: Actor) -> Response:
 @bp.route("/healthz", methods=["GET"])
 def health() -> Response:
     return json_response({"ok": True})
+
+
+@bp.route("/api/v1/sites/{site_id}/bridges", methods=["POST"])
+@api(bp, Permission.SETTINGS_MANAGE)
+def register_bridge(actor: Actor, site_id: str) -> Response:
+    """Register the site's gateway bridge; the answer carries its secrets, shown this once."""
+    from gateway_bridge.protocol import Suite  # pycryptodome stays off the cold-start path
+
+    body = json_object(bp.current_request)
+    suite_name = _text(body, "suite", required=False) or Suite.TDES_CBC_HMAC.value
+    try:
+        suite = Suite(suite_name)
+    except ValueError:
+        raise ValidationError(f"unknown suite {suite_name!r}", field="suite") from None
+    bundle = get_services().bridge_admin.register(actor, site_id, _text(body, "name"), suite=suite)
+    return json_response({"bridge_id": bundle.bridge_id, "site_id": bundle.site_id, "credential": bundle.credential,
+                          "keyrings": bundle.keyrings}, status=201)
+
+
+@bp.route("/api/v1/bridges", methods=["GET"])
+@api(bp, Permission.METERS_VIEW)
+def list_bridges(actor: Actor) -> Response:
+    now = get_services().clock.now()
+    bridges = [{"bridge_id": b.bridge_id, "site_id": b.site_id, "collectors": list(b.collectors),
+                "status": b.status.value, "online": b.online(now),
+                "last_seen": b.last_seen.isoformat() if b.last_seen else None}
+               for b in get_services().bridge_admin.list(actor)]
+    return json_response({"bridges": bridges})
+
+
+@bp.route("/api/v1/bridges/{bridge_id}/revoke", methods=["POST"])
+@api(bp, Permission.SETTINGS_MANAGE)
+def revoke_bridge(actor: Actor, bridge_id: str) -> Response:
+    get_services().bridge_admin.revoke(actor, bridge_id)
+    return json_response({"bridge_id": bridge_id, "status": "revoked"})

@@ -197,6 +197,16 @@ class BridgeLink:
     def bridge(self, operator_id: str, bridge_id: str) -> Bridge | None:
         return self._bridges.get(operator_id, bridge_id)
 
+    def sweep_presence(self, operator_ids: list[str]) -> int:
+        """Forget connections not heard from within the lost-contact time; returns how many went."""
+        now, lost = self._clock.now(), 0
+        for operator_id in operator_ids:
+            for bridge in self._bridges.list(operator_id):
+                if bridge.connection_id and not bridge.online(now):
+                    self._bridges.mark_disconnected(operator_id, bridge.bridge_id, bridge.connection_id)
+                    lost += 1
+        return lost
+
     def bridges_of(self, operator_id: str, site_id: str) -> list[Bridge]:
         return [b for b in self._bridges.list(operator_id) if b.site_id == site_id]
 
