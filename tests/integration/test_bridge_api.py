@@ -26,7 +26,8 @@ def client(ddb: str) -> Iterator[Client]:
 def make_site(operator: OperatorFixture) -> str:
     services, op, now = get_services(), operator.operator_id, datetime.now(UTC)
     services.tenancy.add_site(Site(op, "site_api", "API park"), operation(op, "test", "site.create", "s", now))
-    services.tenancy.add_collectors([Collector(op, "site_api", "coll_1", "C1", Transport.RTU_OVER_TCP, "10.0.0.5", 502)])
+    services.tenancy.add_collectors([Collector(op, "site_api", "coll_1", "C1", Transport.RTU_OVER_TCP,
+                                               "127.0.0.1", 5020)])
     return "site_api"
 
 
