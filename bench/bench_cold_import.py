@@ -31,7 +31,8 @@ def fresh_import(module: str) -> tuple[float, set[str]]:
 
 def median_seconds(module: str, runs: int) -> tuple[float, set[str]]:
     fresh_import(module)  # warm the OS file cache so both sides are measured alike
-    samples, loaded = [], set()
+    samples: list[float] = []
+    loaded: set[str] = set()
     for _ in range(runs):
         seconds, loaded = fresh_import(module)
         samples.append(seconds)

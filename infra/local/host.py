@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from infra.local.scheduler import LocalScheduler
 from infra.local.websocket_gateway import WebSocketGateway
@@ -42,7 +42,10 @@ class LocalHost:
     def start(self) -> None:
         config = Config.create(chalice_app=self.app, app_name=self.app.app_name, function_name="api_handler",
                                lambda_timeout=60, lambda_memory_size=512)
-        server = create_local_server(self.app, config, self._host, self._http_port)
+        if isinstance(self.app, LocalChalice):  # served before in this process: already thread-local
+            server = LocalDevServer(self.app, config, self._host, self._http_port)
+        else:
+            server = create_local_server(self.app, config, self._host, self._http_port)
         server.server.RequestHandlerClass = _quiet(server)
         self._server = server
         self._thread = threading.Thread(target=server.server.serve_forever, name="http", daemon=True)

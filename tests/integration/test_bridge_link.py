@@ -39,20 +39,6 @@ from tests.conftest import OperatorFixture
 from tests.support.cloud_stack import SiteFixture, admin_actor, build_site
 
 
-@pytest.fixture(scope="module")
-def cloud(ddb: str) -> Iterator[LocalHost]:
-    from app import app
-    from infra.local.stack import use_management_api
-
-    host = LocalHost(app, run_schedules=False)
-    host.start()
-    use_management_api(host.management_url)
-    try:
-        yield host
-    finally:
-        host.stop()
-
-
 @pytest.fixture()
 def site(cloud: LocalHost, new_operator: OperatorFixture, tmp_path: Path) -> Iterator[SiteFixture]:
     built = build_site(new_operator, tmp_path)
