@@ -121,11 +121,11 @@ class BusWorker:
             await self._finish(job)
 
     async def _finish(self, job: Job) -> None:
-        self.busy_with = job
+        interrupted, self.busy_with = self.busy_with, job  # a command may cut into a running read job
         try:
             result = await self.run_job(job)
         finally:
-            self.busy_with = None
+            self.busy_with = interrupted
         self._completed(job, result)
 
     async def run_job(self, job: Job) -> BatchResult:

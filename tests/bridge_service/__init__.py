@@ -1,0 +1,1 @@
+"""Tests of the gateway bridge service against the real simulator and a fake cloud."""
