@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
@@ -48,6 +50,8 @@ from chalicelib.services.reading_plan import standing_plans
 LOG = logging.getLogger("voltvend.bridge.link")
 INBOUND_LIMITS = Limits()
 TUNNEL_RETRIES = 5
+SEND_LOCK_HOLD_MS = 5_000  # a crashed holder delays the channel at most this long
+SEND_LOCK_WAIT_S = 10.0
 Sender = Callable[[str, str], None]
 
 
@@ -167,13 +171,28 @@ class BridgeLink:
         """Seal and push; False (and the bridge marked offline) when it is not connected."""
         if bridge.connection_id is None:
             return False
-        text = encode_frame([Sealed(collector_id, self._seal(bridge, collector_id, m)) for m in messages])
-        try:
-            self._send(bridge.connection_id, text)
-        except ConnectionGone:
-            self._bridges.mark_disconnected(bridge.operator_id, bridge.bridge_id, bridge.connection_id)
-            return False
+        with self._send_lock(bridge, collector_id):
+            text = encode_frame([Sealed(collector_id, self._seal(bridge, collector_id, m)) for m in messages])
+            try:
+                self._send(bridge.connection_id, text)
+            except ConnectionGone:
+                self._bridges.mark_disconnected(bridge.operator_id, bridge.bridge_id, bridge.connection_id)
+                return False
         return True
+
+    @contextmanager
+    def _send_lock(self, bridge: Bridge, collector_id: str) -> Iterator[None]:
+        holder = secrets.token_hex(8)
+        deadline = time.monotonic() + SEND_LOCK_WAIT_S
+        while not self._bridges.acquire_send_lock(bridge.operator_id, bridge.site_id, collector_id, holder,
+                                                  now_ms(self._clock.now()), SEND_LOCK_HOLD_MS):
+            if time.monotonic() > deadline:
+                raise TunnelBusy(collector_id)
+            time.sleep(0.01)
+        try:
+            yield
+        finally:
+            self._bridges.release_send_lock(bridge.operator_id, bridge.site_id, collector_id, holder)
 
     def _seal(self, bridge: Bridge, collector_id: str, message: Message) -> str:
         for _ in range(TUNNEL_RETRIES):

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.keys import operator_pk, site_pk
-from chalicelib.adapters.dynamodb.models import BridgeItem, ConnectionItem, MainItem, TunnelItem
+from chalicelib.adapters.dynamodb.models import BridgeItem, ConnectionItem, MainItem, SendLockItem, TunnelItem
 from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
 from chalicelib.domain.bridges import Bridge, BridgeStatus
 from chalicelib.domain.errors import Conflict
@@ -126,6 +126,26 @@ class DynamoBridgeRepository:
             if "ConditionalCheckFailed" in str(exc):
                 raise StaleTunnelState(tunnel.collector_id) from exc
             raise
+
+    def acquire_send_lock(self, operator_id: str, site_id: str, collector_id: str, holder: str,
+                          now_ms: int, hold_ms: int) -> bool:
+        """Take the collector's send lock if it is free or its holder's lease ran out."""
+        item = SendLockItem(pk=site_pk(operator_id, site_id), sk=f"SENDLOCK#{collector_id}", holder=holder,
+                            until_ms=now_ms + hold_ms)
+        try:
+            item.save(condition=SendLockItem.pk.does_not_exist() | (SendLockItem.until_ms < now_ms))
+        except PutError as exc:
+            if "ConditionalCheckFailed" in str(exc):
+                return False
+            raise
+        return True
+
+    def release_send_lock(self, operator_id: str, site_id: str, collector_id: str, holder: str) -> None:
+        try:
+            SendLockItem(pk=site_pk(operator_id, site_id), sk=f"SENDLOCK#{collector_id}").delete(
+                condition=SendLockItem.holder == holder)
+        except DeleteError:
+            return  # the lease ran out and someone else holds it now: theirs to release
 
     @staticmethod
     def _tunnel_item(operator_id: str, site_id: str, tunnel: TunnelState) -> TunnelItem:

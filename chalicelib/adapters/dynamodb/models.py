@@ -154,6 +154,14 @@ class TunnelItem(MainItem, discriminator="tunnel"):
     version = VersionAttribute()
 
 
+class SendLockItem(MainItem, discriminator="send_lock"):
+    """Held while one invocation seals and posts on a collector's channel: the bridge rejects reordered
+    sequence numbers, so sealing and sending must not interleave between concurrent invocations."""
+
+    holder = UnicodeAttribute()
+    until_ms = IntegerAttribute()
+
+
 class ResultSeenItem(MainItem, discriminator="result_seen"):
     """Marks a bus run as ingested, so a re-sent result (lost ack, upload after an outage) is not stored twice."""
 
@@ -172,7 +180,7 @@ class MeterStateItem(MainItem, discriminator="meter_state"):
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
-    BridgeItem, ConnectionItem, TunnelItem, ResultSeenItem, MeterStateItem,
+    BridgeItem, ConnectionItem, TunnelItem, SendLockItem, ResultSeenItem, MeterStateItem,
 )
 
 
