@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import pairwise
 
+import gateway_bridge.cli as cli
 import pytest
-from gateway_bridge import cli
 from gateway_bridge.protocol import Batch, BatchResult, Command, Txn, TxnError, TxnResult
 from gateway_bridge.rtu import RegistersReply, build_read_request, parse_response
 

@@ -11,10 +11,22 @@ from collections.abc import Iterable
 from decimal import Decimal
 from itertools import pairwise
 
+from gateway_bridge.bridge.store import Store, encode
 from gateway_bridge.codec import decode_block
 from gateway_bridge.profiles import load_profile
-from gateway_bridge.protocol import Ack, Batch, BatchResult, Command, Heartbeat, Hello, KeyRing, Txn, Upload
-from gateway_bridge.rtu import RegistersReply, build_read_request, build_write_request, parse_response
+from gateway_bridge.protocol import (
+    Ack,
+    Batch,
+    BatchResult,
+    Command,
+    Heartbeat,
+    Hello,
+    KeyRing,
+    Txn,
+    TxnError,
+    Upload,
+)
+from gateway_bridge.rtu import RegistersReply, WriteReply, build_read_request, build_write_request, parse_response
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
 
@@ -231,3 +243,25 @@ def test_hostile_input_is_dropped_and_logged(stack: Stack) -> None:
         assert reason in log, reason
     assert bridge.process.poll() is None and "Traceback" not in log
     cloud.send("line", Heartbeat(int(time.time() * 1000)))  # harmless too
+
+
+def test_restart_never_reruns_an_interrupted_command(stack: Stack) -> None:
+    sim = stack.simulator(SHOP_SITE)
+    cloud = stack.cloud(["shop"])
+    config = stack.config(cloud, [sim.bus("shop")])
+    state = config.parent / "state"
+    state.mkdir()
+    store = Store(state / "bridge.sqlite3")  # as a bridge that stopped mid-command left it
+    interrupted = Command("buy-2", "shop", (Txn("write", build_write_request(1, 0x0120, [0, 1000, 5])),))
+    waiting = Command("buy-3", "shop", (Txn("write", build_write_request(1, 0x0120, [0, 1000, 5])),))
+    store.command_received("buy-2", "shop", encode(interrupted), 1)
+    store.command_started("buy-2")
+    store.command_received("buy-3", "shop", encode(waiting), 2)
+    store.close()
+
+    started(stack.bridge(config), cloud)
+    lost, ran = cloud.await_result("buy-2"), cloud.await_result("buy-3")
+    assert [r.error for r in lost.results] == [TxnError.IO]  # not known how far it got: the cloud reads back
+    accepted = ran.results[0].resp
+    assert accepted is not None and isinstance(parse_response(waiting.txns[0].req, accepted), WriteReply)
+    assert purchase_counts(sim, 1) == (5, 5)  # buy-3 (count 5) was accepted: buy-2 never reached the meter
