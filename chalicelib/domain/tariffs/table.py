@@ -80,7 +80,7 @@ class TariffTable:
         readings = zip(starts, ends, energies, strict=True)
         total, month_energy, split = self._cost_run(readings, month_energy_before, first_start)
         if not isinstance(total, int) or not isinstance(month_energy, int):
-            raise TypeError("energy and times must be integers; floats never price money")
+            raise ValidationError("energy and times must be integers (centi-kWh, seconds), never float", field="energy")
         return ReadingsCost(total, month_energy, split)
 
     def _cost_run(self, readings: Iterable[Reading], month_energy: int, first_start: int) -> tuple[int, int, int]:
@@ -117,6 +117,7 @@ class TariffTable:
         return self.rows_by_tier[tier_index], ceiling, index
 
     def _split_cost(self, start_s: int, end_s: int, energy: int, month_energy: int) -> int:
+        check_energy(energy, month_energy)
         if not self.covers(start_s, end_s):
             raise ValidationError(
                 f"reading [{start_s}, {end_s}) is not an interval inside {self.month} "

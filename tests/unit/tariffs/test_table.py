@@ -1,0 +1,157 @@
+"""The compiled month table prices exactly like the general pricer, reading by reading."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.tariffs import (
+    BillingMonth,
+    TariffHistory,
+    TariffPricer,
+    TariffTable,
+    epoch_seconds,
+    price_interval,
+)
+from tests.unit.tariffs.sample_tariffs import (
+    CHANGED_HISTORY,
+    LONDON,
+    LONDON_HISTORY,
+    SHANGHAI,
+    SHANGHAI_HISTORY,
+    london,
+    shanghai,
+)
+
+MARCH = BillingMonth(2024, 3)
+MARCH_TABLE = TariffTable.compile(CHANGED_HISTORY, SHANGHAI, MARCH)
+
+
+def general_cost(history: TariffHistory, tz: tzinfo, start_s: int, end_s: int, energy: int, before: int) -> int:
+    start, end = datetime.fromtimestamp(start_s, tz), datetime.fromtimestamp(end_s, tz)
+    return price_interval(history, tz, start, end, energy, before).cost_micro
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "energy", "before", "expected"),
+    [
+        # peak 12:00-12:30, 250 × 10000
+        (shanghai(2024, 3, 5, 12), shanghai(2024, 3, 5, 12, 30), 250, 0, 2_500_000),
+        # flat 150 × 6500 + sharp 150 × 12000 (see the worked examples)
+        (shanghai(2024, 3, 5, 9, 45), shanghai(2024, 3, 5, 10, 15), 300, 0, 2_775_000),
+        # 43 × 6500 + 57 × 12000
+        (shanghai(2024, 3, 5, 9, 57), shanghai(2024, 3, 5, 10, 4), 100, 0, 963_500),
+        # tier bound inside: 100 × 10000 + 400 × 10500
+        (shanghai(2024, 3, 5, 12), shanghai(2024, 3, 5, 12, 30), 500, 19_900, 5_200_000),
+        # tariff change inside: 300 × 10500 + 300 × 11500
+        (shanghai(2024, 3, 15, 11, 40), shanghai(2024, 3, 15, 12, 20), 600, 30_000, 6_600_000),
+        # three segments (flat, sharp, peak): 09:30-11:30 → 30/60/30 min of 1200: 300 × 6500 + 600 × 12000 + 300 × 10000
+        (shanghai(2024, 3, 5, 9, 30), shanghai(2024, 3, 5, 11, 30), 1200, 0, 1_950_000 + 7_200_000 + 3_000_000),
+    ],
+)
+def test_worked_examples_through_the_table(
+    start: datetime, end: datetime, energy: int, before: int, expected: int
+) -> None:
+    cost = MARCH_TABLE.cost_interval(epoch_seconds(start), epoch_seconds(end), energy, before)
+    assert cost == expected
+
+
+def test_readings_priced_in_a_row_carry_the_month_energy() -> None:
+    # three half hours of peak at 100 kWh each from 150 kWh: 5_000 in tier 1, then tier 2, then tier 3 from 400 kWh
+    # 5_000 × 10000 + 5_000 × 10500 | 10_000 × 10500 | 5_000 × 10500 + 5_000 × 13000
+    day = shanghai(2024, 3, 5, 12)
+    starts = [epoch_seconds(day) + 1800 * i for i in range(3)]
+    result = MARCH_TABLE.cost_readings(starts, [s + 1800 for s in starts], [10_000] * 3, 15_000)
+    assert result.cost_micro == 50_000_000 + 52_500_000 + 105_000_000 + 52_500_000 + 65_000_000
+    assert result.month_energy_after == 45_000
+    assert result.split_readings == 2  # the two readings that reached a tier bound
+
+
+def test_table_refuses_what_it_cannot_price() -> None:
+    end_of_month = epoch_seconds(shanghai(2024, 4, 1))
+    with pytest.raises(ValidationError, match="price_interval"):
+        MARCH_TABLE.cost_interval(end_of_month - 60, end_of_month + 60, 10, 0)
+    with pytest.raises(ValidationError, match="not an interval"):
+        MARCH_TABLE.cost_interval(end_of_month - 60, end_of_month - 120, 10, 0)
+    with pytest.raises(ValidationError, match="negative"):
+        MARCH_TABLE.cost_readings([end_of_month - 60], [end_of_month], [-1], 0)
+    with pytest.raises(ValidationError, match="equally long"):
+        MARCH_TABLE.cost_readings([end_of_month - 60], [], [], 0)
+    for start in (end_of_month - 60, end_of_month - 7200):  # at the month's last instant (split) and inside (inline)
+        with pytest.raises(ValidationError, match="integer"):
+            MARCH_TABLE.cost_readings([start], [start + 30], [1.5], 0)  # type: ignore[list-item]
+    with pytest.raises(ValidationError, match="no tariff in force in 2023-12"):
+        TariffTable.compile(SHANGHAI_HISTORY, SHANGHAI, BillingMonth(2023, 12))
+
+
+def test_a_month_starting_mid_way_is_covered_from_the_first_version() -> None:
+    history = TariffHistory(CHANGED_HISTORY.versions[1:])
+    table = TariffTable.compile(history, SHANGHAI, MARCH)
+    assert table.covers_from_s == epoch_seconds(shanghai(2024, 3, 15, 12))
+    assert not table.covers(epoch_seconds(shanghai(2024, 3, 15, 11)), epoch_seconds(shanghai(2024, 3, 15, 13)))
+
+
+def test_pricer_crosses_month_ends_through_the_general_pricer() -> None:
+    pricer = TariffPricer(SHANGHAI_HISTORY, SHANGHAI)
+    start, end = epoch_seconds(shanghai(2024, 3, 31, 23, 30)), epoch_seconds(shanghai(2024, 4, 1, 0, 30))
+    # see test_month_rollover_resets_the_ladder: 200 × 6000 in March, 200 × 3000 in April
+    assert pricer.cost_by_month(start, end, 400, 45_000) == ((MARCH, 1_200_000), (BillingMonth(2024, 4), 600_000))
+    inside = pricer.cost_by_month(start - 1800, start, 100, 0)  # 23:00-23:30 valley
+    assert inside == ((MARCH, 100 * 3000),)
+
+
+# One meter's readings: gaps of 0 to 7 hours between them, lengths of 1 s to 3 h, jittered by seconds.
+readings_strategy = st.lists(
+    st.tuples(st.integers(0, 7 * 3600), st.integers(1, 3 * 3600), st.integers(0, 3_000)), min_size=1, max_size=40
+)
+
+
+def lay_out(month_start_s: int, month_end_s: int, shape: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    readings, at = [], month_start_s
+    for gap, length, energy in shape:
+        start, end = at + gap, min(at + gap + length, month_end_s)
+        if start >= end:
+            break
+        readings.append((start, end, energy))
+        at = end
+    return readings
+
+
+@pytest.mark.parametrize(
+    ("history", "tz", "month"),
+    [
+        (CHANGED_HISTORY, SHANGHAI, MARCH),
+        (LONDON_HISTORY, LONDON, MARCH),  # 23-hour day on the 31st
+        (LONDON_HISTORY, LONDON, BillingMonth(2024, 10)),  # 25-hour day on the 27th
+    ],
+)
+@settings(max_examples=60, deadline=None)
+@given(shape=readings_strategy, before=st.integers(0, 45_000), late_start=st.integers(0, 29 * 86400))
+def test_table_equals_the_general_pricer(
+    history: TariffHistory,
+    tz: tzinfo,
+    month: BillingMonth,
+    shape: list[tuple[int, int, int]],
+    before: int,
+    late_start: int,
+) -> None:
+    table = TariffTable.compile(history, tz, month)
+    readings = lay_out(table.covers_from_s + late_start, table.covers_until_s, shape)
+    expected, month_energy = 0, before
+    for start, end, energy in readings:
+        expected += general_cost(history, tz, start, end, energy, month_energy)
+        month_energy += energy
+    starts, ends, energies = (list(column) for column in zip(*readings, strict=True)) if readings else ([], [], [])
+    result = table.cost_readings(starts, ends, energies, before)
+    assert (result.cost_micro, result.month_energy_after) == (expected, month_energy)
+
+
+def test_london_tables_know_their_month_bounds() -> None:
+    table = TariffTable.compile(LONDON_HISTORY, LONDON, MARCH)
+    assert table.covers_from_s == epoch_seconds(london(2024, 3, 1))
+    assert table.covers_until_s == epoch_seconds(london(2024, 4, 1))
+    assert table.covers_until_s - table.covers_from_s == 31 * 86400 - 3600
