@@ -87,6 +87,19 @@ def plan_results(cloud: FakeCloud) -> list[BatchResult]:
     return [r for r in cloud.results("line") if r.cycle.startswith("plan@")]
 
 
+def each_slot_once_in_order(arrived: list[BatchResult]) -> list[BatchResult]:
+    """The distinct results (as the cloud de-duplicates them), checked contiguous and in time order."""
+    first_arrivals: dict[str, BatchResult] = {}
+    for result in arrived:
+        first_arrivals.setdefault(result.cycle, result)
+    firsts = list(first_arrivals.values())
+    slots = [slot_of(r) for r in firsts]
+    assert slots == sorted(slots), "readings arrived out of time order"
+    assert all(b - a == 1000 for a, b in pairwise(slots)), f"a reading was lost: {slots}"
+    assert len(arrived) - len(firsts) <= 1, "only a result in flight at the cut may arrive twice"
+    return firsts
+
+
 def test_outage_every_reading_arrives_once_in_time_order(stack: Stack) -> None:
     sim = stack.simulator(PLAN_SITE, "--speed", "600")
     cloud = stack.cloud(["line"])
@@ -105,17 +118,11 @@ def test_outage_every_reading_arrives_once_in_time_order(stack: Stack) -> None:
     wait_for(lambda: any(slot_of(r) > restored_ms for r in plan_results(cloud)), 15, "readings after the outage")
 
     arrived = plan_results(cloud)
-    distinct = list(dict.fromkeys(r.cycle for r in arrived))
-    slots = [int(c.split("@")[1]) for c in distinct]
-    assert slots == sorted(slots), "readings arrived out of time order"
-    assert all(b - a == 1000 for a, b in pairwise(slots)), f"a reading was lost: {slots}"
-    assert len(arrived) - len(distinct) <= 1, "only a result in flight at the cut may arrive twice"
+    ordered = each_slot_once_in_order(arrived)
     during = [r for r in arrived if cut_at * 1000 < slot_of(r) < restored_ms]
     assert len({r.cycle for r in during}) >= 3
     uploaded = {r.cycle for u in cloud.messages(Upload, "line") for r in u.results}
     assert {r.cycle for r in during} <= uploaded, "the backlog travels as uploads"
-    first_of = {c: next(r for r in arrived if r.cycle == c) for c in distinct}
-    ordered = [first_of[c] for c in distinct]
     assert all(energy(a, 3) <= energy(b, 3) for a, b in pairwise(ordered))
     assert energy(during[-1], 3) > energy(during[0], 3)  # the readings carry the meters' changes
     assert energy(during[-1], 2) == energy(during[1], 2)  # load 0: its energy stood still
@@ -138,6 +145,10 @@ def purchase_counts(sim: Simulator, address: int) -> tuple[int, int]:
     return by_control, asyncio.run(purchase_count_by_modbus(sim.bus("shop"), address))
 
 
+def copies(cloud: FakeCloud, cycle: str) -> int:
+    return len([r for r in cloud.results() if r.cycle == cycle])
+
+
 def test_a_resent_command_is_never_executed_twice(stack: Stack) -> None:
     sim = stack.simulator(SHOP_SITE)
     cloud = stack.cloud(["shop"])
@@ -151,21 +162,18 @@ def test_a_resent_command_is_never_executed_twice(stack: Stack) -> None:
     first = cloud.await_result("buy-1")
     assert purchase_counts(sim, 1) == (5, 5)
 
-    def copies() -> int:
-        return len([r for r in cloud.results("shop") if r.cycle == "buy-1"])
-
     cloud.ack_results = True
     cloud.drop()
     started(bridge, cloud, connections=2)
-    wait_for(lambda: copies() >= 2, what="the unacked result in the reconnect's upload")
+    wait_for(lambda: copies(cloud, "buy-1") >= 2, what="the unacked result in the reconnect's upload")
     cloud.send("shop", purchase)  # the cloud, unsure, sends it again after the reconnect
-    wait_for(lambda: copies() >= 3, what="the stored result, sent again")
+    wait_for(lambda: copies(cloud, "buy-1") >= 3, what="the stored result, sent again")
 
     assert stop_process(bridge.process) == 0
     bridge = stack.bridge(config)  # and once more after a restart
     started(bridge, cloud, connections=3)
     cloud.send("shop", purchase)
-    wait_for(lambda: copies() >= 4, what="the stored result after the restart")
+    wait_for(lambda: copies(cloud, "buy-1") >= 4, what="the stored result after the restart")
 
     assert all(copy == first for copy in cloud.results("shop") if copy.cycle == "buy-1"), "the command ran again"
     assert purchase_counts(sim, 1) == (5, 5)

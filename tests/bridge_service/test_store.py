@@ -106,3 +106,29 @@ def test_command_records_survive_reopening(tmp_path: Path) -> None:
     assert reopened.delete_cycle("gf", "c1") == 1 and reopened.command("c1") is not None
     assert reopened.forget_commands(received_before_ms=2) == 1 and reopened.command("c1") is None
     reopened.close()
+
+
+def test_an_unacked_upload_is_sent_again_in_order(tmp_path: Path) -> None:
+    async def scenario() -> list[list[str]]:
+        db = Database(tmp_path / "bridge.sqlite3")
+        for n in range(3):
+            await db.run(Store.add_result, sweep(f"plan@{n}"), "plan", n)
+        outbox = Outbox(db, ["gf"], ack_timeout_s=0.2)
+        await outbox.load()
+        sent: list[list[str]] = []
+
+        async def send(items: Sequence[tuple[str, Message]]) -> None:
+            for bus, message in items:
+                assert isinstance(message, Upload)
+                sent.append([r.cycle for r in message.results])
+                if len(sent) > 1:  # the first ack is lost
+                    asyncio.get_running_loop().call_soon(asyncio.ensure_future, outbox.acked(bus, Ack(message.ref)))
+
+        task = asyncio.create_task(outbox.run(send, live_from=10**9))
+        while outbox.rows:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        db.close()
+        return sent
+
+    assert asyncio.run(scenario()) == [["plan@0", "plan@1", "plan@2"]] * 2

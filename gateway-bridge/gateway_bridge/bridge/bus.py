@@ -10,6 +10,7 @@ The worker only looks at a request's first byte (the slave address); it never de
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from ..rtu import LineSettings, wire_time
 from .framing import expected_answer_length
 from .links import Link, LinkError
 
+log = logging.getLogger("gateway_bridge.bus")
 MAX_SKIP_CYCLES = 16
 TIMEOUT_FLOOR_MARGIN_S = 0.05  # above the frames' own wire time: collector and LAN latency
 
@@ -118,7 +120,10 @@ class BusWorker:
                 await self._work.wait()
                 continue
             job = self._commands.popleft() if self._commands else self._reads.popleft()
-            await self._finish(job)
+            try:
+                await self._finish(job)
+            except Exception:  # e.g. the store failed to mark a command started: that job is lost, not the bus
+                log.exception("bus %s: job %s failed", self.bus_id, job.cycle)
 
     async def _finish(self, job: Job) -> None:
         interrupted, self.busy_with = self.busy_with, job  # a command may cut into a running read job

@@ -28,6 +28,7 @@ from .tunnel import NotConnected
 log = logging.getLogger("gateway_bridge.dispatch")
 Send = Callable[[Sequence[tuple[str, Message]]], Awaitable[None]]
 RekeyAck = Callable[[str, Rekey], Awaitable[None]]
+MAX_QUEUED_JOBS = 32  # read-now batches beyond this are refused, so a flood cannot grow memory without bound
 
 
 class Dispatcher:
@@ -56,7 +57,11 @@ class Dispatcher:
 
     async def _batch(self, batch: Batch) -> None:
         if batch.every_s == 0:
-            self.workers[batch.bus].submit(Job(JobKind.READ, batch.cycle, batch.txns))
+            worker = self.workers[batch.bus]
+            if worker.depth >= MAX_QUEUED_JOBS:
+                await self._refuse(batch.bus, batch.cycle, f"bus queue full ({worker.depth} jobs waiting)")
+                return
+            worker.submit(Job(JobKind.READ, batch.cycle, batch.txns))
             return
         if len(batch.cycle) > MAX_PLAN_CYCLE_CHARS:
             await self._refuse(batch.bus, batch.cycle, f"standing plan ids are at most {MAX_PLAN_CYCLE_CHARS} "
@@ -76,7 +81,7 @@ class Dispatcher:
             return
         log.info("command %s was already executed; sending its stored result again", command.cmd)
         if await self.db.run(Store.has_result, record.bus, command.cmd):
-            self.outbox.resend(record.bus, command.cmd)
+            self.outbox.go_back(record.bus)
             return
         stored = parse(record.result.encode("ascii"))
         assert isinstance(stored, BatchResult)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -91,8 +92,8 @@ class BridgeService:
         for task in [*tasks, *([self._outbox_task] if self._outbox_task else [])]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        while not self._completions.empty():  # finished jobs still get stored
-            await asyncio.sleep(0.01)
+        with contextlib.suppress(TimeoutError):  # finished jobs still get stored
+            await asyncio.wait_for(self._completions.join(), timeout=10)
         recorder.cancel()
         await asyncio.gather(recorder, return_exceptions=True)
         for link in self.links.values():
@@ -113,16 +114,23 @@ class BridgeService:
         """Store every finished job (then the outbox sends it), in the order the buses finished them."""
         while True:
             job, result = await self._completions.get()
-            now_ms = self._now_ms()
-            if job.kind is JobKind.COMMAND:
-                await self.db.run(Store.command_done, result, now_ms)
-            else:
-                await self.db.run(Store.add_result, result, "plan" if job.plan else "once", now_ms)
-            self.last_run_ms[result.bus] = now_ms
-            self.outbox.added(result.bus)
-            self._completions.task_done()
-            if self.outbox.rows > self.config.buffer.max_rows:
-                await self._make_room(now_ms)
+            try:
+                await self._store_result(job, result)
+            except sqlite3.Error:  # disk full or broken: this result is lost, the next may fit
+                log.exception("could not store the result of %s on %s", result.cycle, result.bus)
+            finally:
+                self._completions.task_done()
+
+    async def _store_result(self, job: Job, result: BatchResult) -> None:
+        now_ms = self._now_ms()
+        if job.kind is JobKind.COMMAND:
+            await self.db.run(Store.command_done, result, now_ms)
+        else:
+            await self.db.run(Store.add_result, result, "plan" if job.plan else "once", now_ms)
+        self.last_run_ms[result.bus] = now_ms
+        self.outbox.added(result.bus)
+        if self.outbox.rows > self.config.buffer.max_rows:
+            await self._make_room(now_ms)
 
     async def _make_room(self, now_ms: int) -> None:
         older_than = now_ms - self.config.buffer.thin_after_days * 86_400_000

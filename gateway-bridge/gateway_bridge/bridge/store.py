@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +72,13 @@ class StoredResult:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    id: int
+    cycle: str
+    size: int
+
+
+@dataclass(frozen=True)
 class CommandRecord:
     cmd: str
     bus: str
@@ -110,12 +117,22 @@ class Store:
                                   (result.bus, result.cycle, kind, created_ms, encode(result)))
         return int(cursor.lastrowid or 0)
 
-    def pending(self, bus: str, exclude: Iterable[int] = (), limit: int = 512) -> list[StoredResult]:
-        """Oldest-first results of ``bus`` not in ``exclude`` (those in flight)."""
-        skip = set(exclude)
-        rows = self._db.execute("SELECT id, bus, cycle, kind, created_ms, body FROM results WHERE bus = ? "
-                                "ORDER BY id LIMIT ?", (bus, limit + len(skip)))
-        return [StoredResult(*row) for row in rows if row[0] not in skip][:limit]
+    def waiting(self, bus: str, after_id: int, limit: int) -> list[Waiting]:
+        """Oldest-first results of ``bus`` after row ``after_id``: ids, cycles and sizes, not bodies."""
+        rows = self._db.execute("SELECT id, cycle, LENGTH(body) FROM results WHERE bus = ? AND id > ? "
+                                "ORDER BY id LIMIT ?", (bus, after_id, limit))
+        return [Waiting(*row) for row in rows]
+
+    def rows(self, ids: Sequence[int]) -> list[StoredResult]:
+        """The stored results with these ids, in id order (rows deleted meanwhile are left out)."""
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(f"SELECT id, bus, cycle, kind, created_ms, body FROM results WHERE id IN ({marks}) "
+                                "ORDER BY id", tuple(ids))
+        return [StoredResult(*row) for row in rows]
+
+    def pending(self, bus: str, limit: int = 512) -> list[StoredResult]:
+        """Oldest-first results of ``bus``, bodies included (tests and tools)."""
+        return self.rows([w.id for w in self.waiting(bus, 0, limit)])
 
     def next_id(self) -> int:
         """Every row inserted from now on has an id at least this (AUTOINCREMENT never reuses one)."""

@@ -118,7 +118,10 @@ class Tunnel:
                 self._log(logging.ERROR, self.status.last_error or "")
             else:
                 self._failed(f"handshake refused: HTTP {code}")
-        except (OSError, TimeoutError, WebSocketException) as exc:
+        except (OSError, TimeoutError, WebSocketException, NotConnected) as exc:
+            self._failed(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug must cost one connection, not the bridge's link to the cloud
+            log.exception("unexpected failure of the connection")
             self._failed(f"{type(exc).__name__}: {exc}")
         return False
 
@@ -197,8 +200,14 @@ class Tunnel:
         """Seal (now: the timestamp window is judged at arrival), persist the sequence, send one frame."""
         async with self._send_lock:
             self._send_check()
-            sealed = [self.channels.seal(channel_id, message) for channel_id, message in items]
-            await self._transmit(sealed, {channel_id for channel_id, _ in items})
+            sealed = []
+            for channel_id, message in items:
+                try:
+                    sealed.append(self.channels.seal(channel_id, message))
+                except ProtocolError:  # logged; e.g. key_exhausted until the cloud rekeys: the rest still goes
+                    continue
+            if sealed:
+                await self._transmit(sealed, {s.channel for s in sealed})
 
     async def send_rekey_ack(self, channel_id: str, rekey: Rekey) -> None:
         """Accept a rekey and ack it under the new key; nothing else seals on the channel in between."""
