@@ -41,7 +41,7 @@ def scan_once(site: Any) -> float:
             return time.time() - started
         if time.time() - started > 120:
             raise TimeoutError(f"{len(wanted - fresh)} meters never reported")
-        time.sleep(0.05)
+        time.sleep(0.1)
 
 
 def run(quick: bool) -> Iterator[dict[str, Any]]:

@@ -146,7 +146,8 @@ class BridgeLink:
         if result.bus != collector_id:
             LOG.warning("result for bus %s arrived on channel %s; dropped", result.bus, collector_id)
             return
-        meters = self._tenancy.list_meters(bridge.operator_id, bridge.site_id)
+        meter_ids = {item.id.partition("@")[0] for item in result.results}
+        meters = self._tenancy.get_meters(bridge.operator_id, bridge.site_id, meter_ids)
         self._ingest.ingest(bridge.operator_id, bridge.site_id, collector_id, result, meters, self._clock.now())
 
     # -- outbound ----------------------------------------------------------------------------

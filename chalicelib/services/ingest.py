@@ -45,7 +45,7 @@ class ReadingIngest:
         return IngestOutcome(False, len(answered), len(reads) - len(answered))
 
     def _next_states(self, operator_id: str, site_id: str, reads: list[DecodedRead]) -> list[StoredState]:
-        current = {s.meter_id: s for s in self._readings.list_states(operator_id, site_id)}
+        current = {s.meter_id: s for s in self._readings.get_states(operator_id, site_id, [r.meter_id for r in reads])}
         updated = []
         for read in reads:
             at = datetime.fromtimestamp(read.at_ms / 1000, UTC)

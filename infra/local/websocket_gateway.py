@@ -29,6 +29,7 @@ from infra.local.entry_points import lambda_entry
 
 LOG = logging.getLogger("voltvend.local.ws")
 CONNECT, MESSAGE, DISCONNECT = "$connect", "$default", "$disconnect"
+MESSAGE_CONCURRENCY = 8  # like a Lambda reserved concurrency: bounded, not one-at-a-time
 EVENT_TYPES = {CONNECT: "CONNECT", MESSAGE: "MESSAGE", DISCONNECT: "DISCONNECT"}
 
 
@@ -49,6 +50,7 @@ class WebSocketGateway:
         self._connections: dict[str, ServerConnection] = {}
         self._connected_at: dict[str, int] = {}
         self._loop = asyncio.new_event_loop()
+        self._concurrency = asyncio.Semaphore(MESSAGE_CONCURRENCY)
         self._server: Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="ws-gateway", daemon=True)
         self._management = ThreadingHTTPServer((host, management_port), management_handler(self))
@@ -109,18 +111,31 @@ class WebSocketGateway:
 
     async def _on_connection(self, connection: ServerConnection) -> None:
         connection_id: str = connection.voltvend_id  # type: ignore[attr-defined]
+        # API Gateway invokes a Lambda per message, concurrently and in no promised order; so do we.
+        running: set[asyncio.Task[Any]] = set()
         try:
             async for message in connection:
                 if isinstance(message, bytes):
                     await connection.close(1003, "binary frames are not supported")
                     break
-                await asyncio.to_thread(self._invoke, MESSAGE, connection_id, message, {})
+                await self._concurrency.acquire()
+                task = asyncio.create_task(self._invoke_message(connection_id, message))
+                running.add(task)
+                task.add_done_callback(running.discard)
         except ConnectionClosed:
             pass
         finally:
+            if running:
+                await asyncio.wait(running)
             self._connections.pop(connection_id, None)
             await asyncio.to_thread(self._invoke, DISCONNECT, connection_id, None, {})
             self._connected_at.pop(connection_id, None)
+
+    async def _invoke_message(self, connection_id: str, message: str) -> None:
+        try:
+            await asyncio.to_thread(self._invoke, MESSAGE, connection_id, message, {})
+        finally:
+            self._concurrency.release()
 
     def _invoke(self, route_key: str, connection_id: str, body: str | None, extra: dict[str, Any]) -> dict[str, Any]:
         handler = self._app.websocket_handlers.get(route_key)

@@ -53,6 +53,10 @@ class DynamoReadingsRepository:
             return None
         return _to_state(item)
 
+    def get_states(self, operator_id: str, site_id: str, meter_ids: Iterable[str]) -> list[StoredState]:
+        keys = [(site_pk(operator_id, site_id), f"STATE#{meter_id}") for meter_id in meter_ids]
+        return [_to_state(item) for item in MeterStateItem.batch_get(keys)] if keys else []
+
     def list_states(self, operator_id: str, site_id: str) -> list[StoredState]:
         items = MeterStateItem.query(site_pk(operator_id, site_id), MeterStateItem.sk.startswith("STATE#"))
         return [_to_state(item) for item in items]

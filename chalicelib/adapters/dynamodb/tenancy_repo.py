@@ -121,8 +121,11 @@ class DynamoTenancyRepository:
 
     def list_meters(self, operator_id: str, site_id: str) -> list[Meter]:
         items = MeterItem.query(site_pk(operator_id, site_id), MeterItem.sk.startswith("METER#"))
-        return [Meter(operator_id, site_id, i.meter_id, i.serial, i.model, i.collector_id, i.address, i.unit_id,
-                      BillingMode(i.billing_mode), i.ct_ratio) for i in items]
+        return [_to_meter(operator_id, site_id, i) for i in items]
+
+    def get_meters(self, operator_id: str, site_id: str, meter_ids: Iterable[str]) -> list[Meter]:
+        keys = [(site_pk(operator_id, site_id), f"METER#{meter_id}") for meter_id in set(meter_ids)]
+        return [_to_meter(operator_id, site_id, i) for i in MeterItem.batch_get(keys)] if keys else []
 
     # -- helpers -----------------------------------------------------------------------------
     def _insert(self, items: list[MainItem], records: OperationRecord | list[OperationRecord], *,
@@ -142,3 +145,8 @@ class DynamoTenancyRepository:
         with MainItem.batch_write() as batch:
             for item in items:
                 batch.save(item)
+
+
+def _to_meter(operator_id: str, site_id: str, item: MeterItem) -> Meter:
+    return Meter(operator_id, site_id, item.meter_id, item.serial, item.model, item.collector_id, item.address,
+                 item.unit_id, BillingMode(item.billing_mode), item.ct_ratio)
