@@ -22,8 +22,17 @@ from typing import NamedTuple
 
 from chalicelib.domain import accounts, delivery
 from chalicelib.domain.errors import DomainError
-from chalicelib.domain.ledger import Channel, Entry, EntryKind, LedgerAccount, Request, balances, check_balances
-from chalicelib.domain.ledger import is_duplicate as is_retry
+from chalicelib.domain.ledger import (
+    Channel,
+    Entry,
+    EntryKind,
+    LedgerAccount,
+    Request,
+    balances,
+    check_balances,
+    is_duplicate,
+    meter_credit,
+)
 
 METER_ID = "m-model"
 HOARDING_LIMIT = 100_000
@@ -53,6 +62,7 @@ class Fault(StrEnum):
     ANSWER_LOST = "answer-lost"  # applied, but the answer never comes back
     READ_BACK_LOST = "read-back-lost"  # the count cannot be read this cycle
     EXECUTED_TWICE = "executed-twice"  # the bridge retries the frame on the bus
+    DELAYED = "delayed"  # held up on the way: reaches the meter only after the next read-back
 
 
 class Inject(NamedTuple):
@@ -127,11 +137,13 @@ class _World:
         opened = accounts.open_account("a-model", accounts.Customer("Model shop"), [opening], self._request("open"))
         self.account = opened.account
         self.entries: list[Entry] = []
+        self.by_id: dict[str, Entry] = {}
         self.stored: Counter[LedgerAccount] = Counter()  # the running balances an adapter would keep
         self.requests: list[tuple[Request, Builder]] = []
         self.queue = delivery.MeterQueue(METER_ID, start_count)
         self.online = True
         self.fault: Fault | None = None
+        self.delayed: delivery.Delivery | None = None
         self.stats: Counter[str] = Counter()
         for entry in opened.entries:
             self._store(entry)
@@ -141,27 +153,30 @@ class _World:
         return Request("op-model", request_id, "cashier-1", channel, T0 + timedelta(minutes=self.ticks))
 
     def credit(self) -> int:
-        return balances(self.entries).meter(METER_ID).credit
+        """The meter's credit from the running balances, as a service reads it (the fold is checked at the end)."""
+        return -self.stored[meter_credit(METER_ID)]
 
     def _store(self, entry: Entry) -> None:
         self.entries.append(entry)
+        self.by_id[entry.entry_id] = entry
         self.stored.update({p.account: p.amount_minor for p in entry.postings})
         if delivery.command_for(entry) is not None:
             self.queue = delivery.enqueue(self.queue, entry)
 
-    def post(self, request: Request, build: Builder) -> None:
+    def post(self, request: Request, build: Builder) -> str:
         """What a service does: build under the rules, then store unless the id is already there."""
         try:
             entry = build(request)
         except DomainError:
-            self.stats["refused"] += 1
-            return
-        existing = next((e for e in self.entries if e.entry_id == entry.entry_id), None)
-        if is_retry(entry, existing):
-            self.stats["duplicates"] += 1
-            return
+            return "refused"
+        if is_duplicate(entry, self.by_id.get(entry.entry_id)):
+            return "duplicate"
         self._store(entry)
         self.requests.append((request, build))
+        return "posted"
+
+    def new(self, request: Request, build: Builder) -> None:
+        self.stats[self.post(request, build)] += 1
 
     def repeat(self, pick: int) -> None:
         """A retried request: its entry id is found before any rule runs, and nothing is posted twice."""
@@ -169,19 +184,19 @@ class _World:
             return
         request, build = self.requests[pick % len(self.requests)]
         before = len(self.entries), self.queue
-        self.post(request._replace(created_at=request.created_at + timedelta(seconds=1)), build)
-        if (len(self.entries), self.queue) != before:
+        outcome = self.post(request._replace(created_at=request.created_at + timedelta(seconds=1)), build)
+        if outcome == "posted" or (len(self.entries), self.queue) != before:
             self.stats["posted_twice"] += 1
         else:
-            self.stats["duplicates_seen"] += 1
+            self.stats["repeats_absorbed"] += 1
 
     def apply(self, op: Op) -> None:
         if isinstance(op, Sell):
             quantity = accounts.SaleQuantity(op.amount_minor)
-            self.post(self._request(f"sale-{self.ticks}", op.channel), lambda r: accounts.sell(
+            self.new(self._request(f"sale-{self.ticks}", op.channel), lambda r: accounts.sell(
                 self.account, METER_ID, quantity, balance_minor=self.credit(), policy=POLICY, request=r))
         elif isinstance(op, Refund):
-            self.post(self._request(f"refund-{self.ticks}"), lambda r: accounts.refund(
+            self.new(self._request(f"refund-{self.ticks}"), lambda r: accounts.refund(
                 self.account, METER_ID, op.amount_minor, remaining_minor=self.credit(), request=r))
         elif isinstance(op, Reverse):
             self._reverse(op.pick)
@@ -195,7 +210,7 @@ class _World:
         if not originals:
             return
         original = originals[pick % len(originals)]
-        self.post(self._request(f"reversal-{self.ticks}"), lambda r: accounts.reverse(
+        self.new(self._request(f"reversal-{self.ticks}"), lambda r: accounts.reverse(
             self.account, original, self.entries, "model: mistaken", balance_minor=self.credit(), policy=POLICY,
             request=r))
 
@@ -212,6 +227,9 @@ class _World:
         """One delivery cycle: settle what is in flight by reading back, else send the next delivery."""
         if not self.online:
             return
+        if self.delayed is not None:
+            self.meter.execute(self.delayed)
+            self.delayed = None
         head = self.queue.head()
         if head is not None and head.state is delivery.DeliveryState.SENT:
             self._read_back(refused=False)
@@ -224,6 +242,10 @@ class _World:
         self.queue, sent = delivery.mark_sent(self.queue, ready.delivery_id)
         self.stats["sends"] += 1
         fault, self.fault = self.fault, None
+        if fault is Fault.DELAYED:
+            self.delayed = sent
+            self._read_back(refused=False)  # an honest "not applied yet": the same count goes again
+            return
         accepted = fault is not Fault.COMMAND_LOST and self.meter.execute(sent)
         if fault is Fault.EXECUTED_TWICE:
             self.meter.execute(sent)  # refused by the meter's own count check
@@ -252,8 +274,9 @@ def _problems(world: _World) -> list[str]:
         METER_ID, world.baseline, world.meter.registers(), world.entries, world.queue)]
     found += [f"stored {m.account} = {m.stored_minor}, derived {m.derived_minor}"
               for m in check_balances(world.stored, world.entries)]
-    if world.credit() != world.meter.remaining_minor:
-        found.append(f"ledger credit {world.credit()} != meter remaining {world.meter.remaining_minor}")
+    folded = balances(world.entries).meter(METER_ID).credit
+    if folded != world.meter.remaining_minor:
+        found.append(f"ledger credit {folded} != meter remaining {world.meter.remaining_minor}")
     if world.queue.blocked or world.queue.undelivered():
         found.append(f"not quiescent: {len(world.queue.undelivered())} undelivered, blocked={world.queue.blocked!r}")
     delivered = [d.delivery_id for d in world.queue.deliveries if d.state is delivery.DeliveryState.DELIVERED]
@@ -261,7 +284,7 @@ def _problems(world: _World) -> list[str]:
         found.append("the meter applied deliveries other than, or in another order than, those marked delivered")
     if world.stats["posted_twice"]:
         found.append(f"{world.stats['posted_twice']} repeated requests were posted twice")
-    if delivery.effective_balance(world.meter.registers(), world.queue) != world.credit():
+    if delivery.effective_balance(world.meter.registers(), world.queue) != folded:
         found.append("the effective balance differs from the ledger's credit")
     return found
 
@@ -274,7 +297,7 @@ def run_scenario(ops: Sequence[Op], *, start_count: int = 0, start_remaining: in
     delivering = [e.entry_id for e in world.entries if e.delivers_to_meter]
     applied = Counter(world.meter.applied)
     return ScenarioResult(
-        entries=len(world.entries), deliveries=len(delivering), duplicates=world.stats["duplicates_seen"],
+        entries=len(world.entries), deliveries=len(delivering), duplicates=world.stats["repeats_absorbed"],
         refused=world.stats["refused"], lost=sum(1 for entry_id in delivering if applied[entry_id] == 0),
         doubled=sum(1 for n in applied.values() if n > 1), problems=tuple(_problems(world)))
 
