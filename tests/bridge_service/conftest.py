@@ -122,12 +122,12 @@ class Stack:
         return cloud
 
     def config(self, cloud: FakeCloud, buses: list[dict[str, Any]], timeout_ms: int = 150,
-               credential: str = CREDENTIAL, extra: str = "") -> Path:
+               credential: str = CREDENTIAL, extra: str = "heartbeat_s = 5") -> Path:
         folder = self.root / "bridge"
         folder.mkdir(exist_ok=True)
         text = (f'cloud_url = "{cloud.url}"\nbridge_id = "{BRIDGE_ID}"\ncredential = "{credential}"\n'
-                f'site_id = "site-1"\nstate_dir = "state"\nheartbeat_s = 5\nreconnect_max_s = 1\n'
-                f'log_level = "debug"\n{extra}' + "".join(collector_toml(b, timeout_ms) for b in buses))
+                f'site_id = "site-1"\nstate_dir = "state"\nreconnect_max_s = 1\n'
+                f'log_level = "debug"\n{extra}\n' + "".join(collector_toml(b, timeout_ms) for b in buses))
         path = folder / "bridge.toml"
         path.write_text(text)
         return path

@@ -273,3 +273,20 @@ def test_restart_never_reruns_an_interrupted_command(stack: Stack) -> None:
     accepted = ran.results[0].resp
     assert accepted is not None and isinstance(parse_response(waiting.txns[0].req, accepted), WriteReply)
     assert purchase_counts(sim, 1) == (5, 5)  # buy-3 (count 5) was accepted: buy-2 never reached the meter
+
+
+def test_heartbeats_and_a_planned_reconnect_lose_nothing(stack: Stack) -> None:
+    sim = stack.simulator(PLAN_SITE)
+    cloud = stack.cloud(["line"])
+    bridge = stack.bridge(stack.config(cloud, [sim.bus("line")], extra="heartbeat_s = 1\nplanned_reconnect_s = 10"))
+    started(bridge, cloud)
+    cloud.send("line", Batch("plan", "line", reads(range(1, 5)), every_s=1))
+    started(bridge, cloud, connections=2)  # the bridge reconnected on its own, after about 10 s
+    wait_for(lambda: len(plan_results(cloud)) >= 12, what="readings after the reconnect")
+
+    heartbeats = cloud.messages(Heartbeat, "line")
+    assert len(heartbeats) >= 5 and all(h.queued >= 0 for h in heartbeats)
+    assert cloud.connections == 2
+    each_slot_once_in_order(plan_results(cloud))
+    log = bridge.log_text()
+    assert "planned reconnect" in log and "connection lost" not in log

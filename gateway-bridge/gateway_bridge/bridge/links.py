@@ -205,8 +205,9 @@ class SerialLink:
         self._port: serial.Serial | None = None
 
     def _open(self) -> serial.Serial:
-        if self._port is not None:
+        if self._port is not None and self.inbox.failure is None:
             return self._port
+        self._close_port()
         try:
             port = serial.Serial(self.device, baudrate=self.line.baud, parity=self.line.parity,
                                  stopbits=self.line.stop_bits, bytesize=8, timeout=0, write_timeout=2)
@@ -218,15 +219,21 @@ class SerialLink:
         return port
 
     def _readable(self, fd: int) -> None:
+        failure: Exception
         try:
             chunk = os.read(fd, 4096)
         except BlockingIOError:
             return
-        except OSError as exc:
-            self.inbox.fail(exc)
-            return
+        except OSError as exc:  # the adapter was unplugged, or the pty's other end went away
+            chunk, failure = b"", exc
+        else:
+            failure = EOFError(f"{self.device} closed")
         if chunk:
             self.inbox.feed(chunk)
+            return
+        # A readable fd that yields nothing would wake the loop forever: stop watching it until reopened.
+        asyncio.get_running_loop().remove_reader(fd)
+        self.inbox.fail(failure)
 
     async def exchange(self, request: bytes, timeout_s: float) -> bytes:
         port = self._open()
@@ -243,6 +250,9 @@ class SerialLink:
         return await read_rtu_answer(self.inbox, request, loop.time() + timeout_s)
 
     async def close(self) -> None:
+        self._close_port()
+
+    def _close_port(self) -> None:
         if self._port is not None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self._port.fileno())
