@@ -243,7 +243,8 @@ def _check_kind_rules(entry: Entry) -> None:
         raise ValidationError("a charge is posted by the system and never written to a meter", field="channel")
     if entry.kind is EntryKind.SALE and entry.channel is Channel.SYSTEM:
         raise ValidationError("a sale is paid in cash, by card or by transfer", field="channel")
-    if (entry.kind is EntryKind.TRANSFER) != (entry.from_meter_id is not None) or entry.from_meter_id == entry.meter_id:
+    is_transfer = entry.kind is EntryKind.TRANSFER
+    if is_transfer != (entry.from_meter_id is not None) or (is_transfer and entry.from_meter_id == entry.meter_id):
         raise ValidationError("a transfer, and only a transfer, moves credit from another meter", field="from_meter")
 
 
