@@ -5,17 +5,28 @@ from __future__ import annotations
 from chalice import Chalice, Response
 from chalice.app import WebsocketEvent
 
-from chalicelib.api import auth_pages, bridge_ws, oplog_pages, rest_v1, site_pages, staff_pages, static_files
-from chalicelib.jobs import archival, maintenance, presence
+from chalicelib.api import (
+    alarm_pages,
+    auth_pages,
+    bridge_ws,
+    oplog_pages,
+    rest_v1,
+    site_pages,
+    staff_pages,
+    static_files,
+)
+from chalicelib.jobs import archival, maintenance, notifications, presence
 from chalicelib.web.guards import request_middleware
 
 app = Chalice(app_name="voltvend")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(request_middleware, "http")
 
-for blueprint in (auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp, rest_v1.bp):
+PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp,
+                 rest_v1.bp)
+for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
-for job in (maintenance.bp, archival.bp, presence.bp):
+for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp):
     app.register_blueprint(job)
 
 

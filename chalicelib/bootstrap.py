@@ -15,12 +15,16 @@ from chalicelib.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
+    from chalicelib.adapters.sms import SmsSender
+    from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
+    from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
@@ -39,12 +43,16 @@ class Services:
     bridge_admin: BridgeAdmin
     site_control: SiteControl
     readings: DynamoReadingsRepository
+    alarms: DynamoAlarmRepository
+    notifier: Notifier
+    alarm_queries: AlarmQueries
     clock: SystemClock
 
 
 @lru_cache(maxsize=1)
 def get_services() -> Services:
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
     from chalicelib.adapters.dynamodb.binding import bind_models
     from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
     from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
@@ -53,10 +61,13 @@ def get_services() -> Services:
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.adapters.passwords import Argon2PasswordHasher
+    from chalicelib.services.alarm_queries import AlarmQueries
+    from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.ingest import ReadingIngest
+    from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
@@ -72,7 +83,9 @@ def get_services() -> Services:
     tenancy = DynamoTenancyRepository(connection)
     bridges = DynamoBridgeRepository(connection)
     readings = DynamoReadingsRepository(connection)
-    bridge_link = BridgeLink(bridges, tenancy, ReadingIngest(readings), _sender(settings), clock)
+    alarms = DynamoAlarmRepository(connection)
+    ingest = ReadingIngest(readings, AlarmWatch(alarms, tenancy))
+    bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
     return Services(
         auth=AuthService(staff, sessions, oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(staff, sessions, hasher, clock, tenancy),
@@ -84,6 +97,9 @@ def get_services() -> Services:
         bridge_admin=BridgeAdmin(bridges, tenancy, clock),
         site_control=SiteControl(bridge_link, tenancy, oplog, clock),
         readings=readings,
+        alarms=alarms,
+        notifier=Notifier(alarms, _sms_sender(settings), clock),
+        alarm_queries=AlarmQueries(alarms, tenancy, oplog, clock),
         clock=clock,
     )
 
@@ -108,3 +124,9 @@ def reset_services() -> None:
     """Forget the built services (tests that change settings call this)."""
     get_services.cache_clear()
     get_settings.cache_clear()
+
+
+def _sms_sender(settings: Settings) -> SmsSender:
+    from chalicelib.adapters.sms import LocalOutboxSender, SnsSmsSender
+
+    return SnsSmsSender() if settings.sms_via_sns else LocalOutboxSender()

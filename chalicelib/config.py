@@ -22,6 +22,7 @@ class Settings:
     ws_management_url: str | None = None
     archive_bucket: str | None = None
     archive_dir: str = ".local/archive"
+    sms_via_sns: bool = False
 
     @property
     def main_table(self) -> str:
@@ -54,6 +55,7 @@ def settings_from_env() -> Settings:
         ws_management_url=os.environ.get("VOLTVEND_WS_MANAGEMENT_URL") or None,
         archive_bucket=os.environ.get("VOLTVEND_ARCHIVE_BUCKET") or None,
         archive_dir=os.environ.get("VOLTVEND_ARCHIVE_DIR", ".local/archive"),
+        sms_via_sns=os.environ.get("VOLTVEND_SMS", "outbox") == "sns",
     )
 
 

@@ -71,6 +71,9 @@ class Site:
     name: str
     address: str = ""
     reading_interval_s: int = 1800
+    alarm_amount_1_minor: int = 5000  # site defaults (SPEC 10); a meter may override them
+    alarm_amount_2_minor: int = 2000
+    alarm_sms_number: str = ""
 
     def __post_init__(self) -> None:
         if not 60 <= self.reading_interval_s <= 86400:

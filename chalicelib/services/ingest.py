@@ -13,6 +13,7 @@ from gateway_bridge.protocol import BatchResult
 
 from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository, StoredState
 from chalicelib.domain.tenancy import Meter
+from chalicelib.services.alarm_watch import AlarmWatch, MeterSighting
 from chalicelib.services.reading_plan import DecodedRead, decode_result
 
 
@@ -29,8 +30,9 @@ def _exact(values: dict[str, object]) -> dict[str, str | int]:
 
 
 class ReadingIngest:
-    def __init__(self, readings: DynamoReadingsRepository) -> None:
+    def __init__(self, readings: DynamoReadingsRepository, alarms: AlarmWatch | None = None) -> None:
         self._readings = readings
+        self._alarms = alarms
 
     def ingest(self, operator_id: str, site_id: str, collector_id: str, result: BatchResult,
                meters: list[Meter], now: datetime) -> IngestOutcome:
@@ -42,6 +44,11 @@ class ReadingIngest:
         self._readings.put_readings(operator_id, [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered])
         states = self._next_states(operator_id, site_id, reads)
         self._readings.put_states(operator_id, site_id, states)
+        if self._alarms is not None:
+            answered_ids = {r.meter_id for r in answered}
+            sightings = [MeterSighting(s.meter_id, s.read_at, dict(s.values) if s.meter_id in answered_ids else {},
+                                       s.missed_cycles) for s in states]
+            self._alarms.judge(operator_id, site_id, sightings, now)
         return IngestOutcome(False, len(answered), len(reads) - len(answered))
 
     def _next_states(self, operator_id: str, site_id: str, reads: list[DecodedRead]) -> list[StoredState]:

@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,52 @@ def simulated(site: SiteFixture) -> dict[int, dict[str, Any]]:
         state = json.load(response)
     meters = [m for bus in state["buses"] for m in bus["meters"]] if "buses" in state else state["meters"]
     return {m["address"]: m for m in meters}
+
+
+def post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def read_meter_now(site: SiteFixture, operator: OperatorFixture, meter_id: str) -> dict[str, Any]:
+    services = get_services()
+    before = services.readings.get_states(site.operator_id, site.site_id, [meter_id])
+    previous = before[0].read_at if before else None
+    services.site_control.read_now(admin_actor(operator), site.site_id, meter_id)
+
+    def fresh() -> bool:
+        now = services.readings.get_states(site.operator_id, site.site_id, [meter_id])
+        return bool(now) and now[0].read_at != previous
+
+    wait_for(fresh, f"a fresh reading of {meter_id}")
+    return services.readings.get_states(site.operator_id, site.site_id, [meter_id])[0].values
+
+
+def test_running_out_of_credit_raises_alarm_1_alarm_2_arrears_in_order_and_trips(
+        live_site: tuple[SiteFixture, BridgeProcess], new_operator: OperatorFixture) -> None:
+    site, _ = live_site
+    meter = site.meters[0]
+    control = f"{site.simulator.control_url}/meters/{site.collector_id}/{meter.address}/remaining"
+    read_meter_now(site, new_operator, meter.meter_id)  # 101.00: fine
+    for balance in ("45.00", "15.00", "-0.50"):  # below alarm 1 (50.00), alarm 2 (20.00), then arrears
+        post(control, {"remaining_amount": balance})
+        values = read_meter_now(site, new_operator, meter.meter_id)
+    assert values["relay_state"] == 1  # prepaid control opened the relay at zero
+    services = get_services()
+    history = services.alarm_queries.report(admin_actor(new_operator), site.site_id).history
+    mine = [a for a in history if a.subject.subject_id == meter.meter_id]
+    raised = [a.kind.value for a in sorted(mine, key=lambda a: a.raised_at)]
+    assert raised == ["alarm-1", "alarm-2", "arrears"]
+    services.notifier.send_due([site.operator_id])
+    outbox = services.alarm_queries.report(admin_actor(new_operator), site.site_id).outbox
+    by_alarm = {m.alarm_id.split(":")[2]: m for m in outbox}
+    assert set(by_alarm) == {"alarm-1", "alarm-2", "arrears"}
+    assert by_alarm["arrears"].status == "sent"  # urgent: never held for quiet hours
+    for level in ("alarm-1", "alarm-2"):  # sent, or held until quiet hours end in the site's zone
+        assert by_alarm[level].status == "sent" or by_alarm[level].not_before > datetime.now(UTC)
+    assert all(m.recipient == "+8613800000000" for m in outbox)
+    assert "欠费" in by_alarm["arrears"].text or "arrears" in by_alarm["arrears"].text.lower()
 
 
 def test_read_now_reaches_every_meter_through_the_real_bridge(live_site: tuple[SiteFixture, BridgeProcess],

@@ -44,7 +44,7 @@ def build_site(operator: OperatorFixture, work_dir: Path, *, meters: int = 4, em
     services, op = get_services(), operator.operator_id
     site_id, collector_id = f"site_{secrets.token_hex(4)}", f"coll_{secrets.token_hex(3)}"
     now = SystemClock().now()
-    services.tenancy.add_site(Site(op, site_id, "Test park", "", reading_interval_s),
+    services.tenancy.add_site(Site(op, site_id, "Test park", "", reading_interval_s, alarm_sms_number="+8613800000000"),
                               operation(op, "test", "site.create", f"site:{site_id}", now))
     units = [Unit(op, site_id, f"unit_{n}", "b1", "1", f"1{n:02d}") for n in range(1, meters + 1)]
     metered = [Meter(op, site_id, f"m_{n}", f"SN{n:04d}", "DTSY1352", collector_id, n, f"unit_{n}",

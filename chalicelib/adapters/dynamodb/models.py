@@ -90,6 +90,9 @@ class SiteItem(MainItem, discriminator="site"):
     name = UnicodeAttribute()
     address = UnicodeAttribute(default="")
     reading_interval_s = IntegerAttribute(default=1800)
+    alarm_amount_1_minor = IntegerAttribute(default=5000)
+    alarm_amount_2_minor = IntegerAttribute(default=2000)
+    alarm_sms_number = UnicodeAttribute(default="")
 
 
 class BuildingItem(MainItem, discriminator="building"):
@@ -177,10 +180,33 @@ class MeterStateItem(MainItem, discriminator="meter_state"):
     missed_cycles = IntegerAttribute(default=0)
 
 
+class AlarmStateItem(MainItem, discriminator="alarm_state"):
+    state = JSONDictAttribute()
+
+
+class AlarmItem(MainItem, discriminator="alarm"):
+    record = JSONDictAttribute()
+    active = BooleanAttribute(default=True)
+
+
+class OutboxItem(MainItem, discriminator="outbox"):
+    site_id = UnicodeAttribute()
+    recipient = UnicodeAttribute()
+    language = UnicodeAttribute()
+    text = UnicodeAttribute()
+    not_before = UTCDateTimeAttribute()
+    alarm_id = UnicodeAttribute()
+    urgent = BooleanAttribute(default=False)
+    status = UnicodeAttribute()
+    detail = UnicodeAttribute(null=True)
+    sent_at = UTCDateTimeAttribute(null=True)
+
+
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
     BridgeItem, ConnectionItem, TunnelItem, SendLockItem, ResultSeenItem, MeterStateItem,
+    AlarmStateItem, AlarmItem, OutboxItem,
 )
 
 

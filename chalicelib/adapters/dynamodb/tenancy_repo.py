@@ -63,21 +63,23 @@ class DynamoTenancyRepository:
     # -- sites and buildings -----------------------------------------------------------------
     def add_site(self, site: Site, record: OperationRecord) -> None:
         item = SiteItem(pk=operator_pk(site.operator_id), sk=f"SITE#{site.site_id}", site_id=site.site_id,
-                        name=site.name, address=site.address, reading_interval_s=site.reading_interval_s)
+                        name=site.name, address=site.address, reading_interval_s=site.reading_interval_s,
+                        alarm_amount_1_minor=site.alarm_amount_1_minor, alarm_amount_2_minor=site.alarm_amount_2_minor,
+                        alarm_sms_number=site.alarm_sms_number)
         entry = RegistryItem(pk=PLATFORM_PK, sk=f"SITE#{site.operator_id}#{site.site_id}",
                              operator_id=site.operator_id, site_id=site.site_id)
         self._insert([item, entry], record, what=f"site {site.site_id} already exists")
 
     def list_sites(self, operator_id: str) -> list[Site]:
         items = SiteItem.query(operator_pk(operator_id), SiteItem.sk.startswith("SITE#"))
-        return [Site(operator_id, i.site_id, i.name, i.address, i.reading_interval_s) for i in items]
+        return [_to_site(operator_id, i) for i in items]
 
     def get_site(self, operator_id: str, site_id: str) -> Site | None:
         try:
             item = SiteItem.get(operator_pk(operator_id), f"SITE#{site_id}")
         except SiteItem.DoesNotExist:
             return None
-        return Site(operator_id, item.site_id, item.name, item.address, item.reading_interval_s)
+        return _to_site(operator_id, item)
 
     def add_building(self, building: Building, record: OperationRecord) -> None:
         item = BuildingItem(pk=site_pk(building.operator_id, building.site_id), sk=f"BLDG#{building.building_id}",
@@ -150,3 +152,8 @@ class DynamoTenancyRepository:
 def _to_meter(operator_id: str, site_id: str, item: MeterItem) -> Meter:
     return Meter(operator_id, site_id, item.meter_id, item.serial, item.model, item.collector_id, item.address,
                  item.unit_id, BillingMode(item.billing_mode), item.ct_ratio)
+
+
+def _to_site(operator_id: str, item: SiteItem) -> Site:
+    return Site(operator_id, item.site_id, item.name, item.address, item.reading_interval_s, item.alarm_amount_1_minor,
+                item.alarm_amount_2_minor, item.alarm_sms_number or "")

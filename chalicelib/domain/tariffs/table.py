@@ -1,38 +1,40 @@
-"""The fast path: a tariff history compiled for one billing month into integer lookup rows.
+"""The fast path: a tariff history compiled for one billing month, pricing a meter's series of reads.
 
-Same prices as ``price_interval`` to the micro-unit, but the hot loop touches only integers: no
-datetime, no Decimal, no allocation per reading. A reading inside one segment, or crossing into the
-next segment only (the reading that spans a time-of-use switch), is priced inline; anything else
-(a tier bound reached, several switches, a gap) goes through the general split over the table's
-segments. Compiling a month takes milliseconds; keep tables per (history, month), e.g. in a
-``TariffPricer``.
+Same micro-units as ``price_interval``, by a decomposition that keeps per-reading work in C loops:
+every part's price is its rate price plus its tier's increment, so
+
+    cost = Σ parts' energy × rate price        (depends on time only: which segment)
+         + Σ parts' energy × ladder increment  (depends on month-to-date energy only: which tier)
+
+The first sum is each segment's run of readings priced whole (prefix sums of energy), corrected at
+each switch for the one reading that straddles it (its largest-remainder split). The second is the
+overlap of the month-to-date energy range with each tier, per tariff version: a few integers per
+meter, however many readings. No datetime, no Decimal, no Python-level step per reading.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from itertools import accumulate, islice, pairwise, repeat
+from operator import lt, mul, sub
 
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.tariffs.model import TariffHistory
-from chalicelib.domain.tariffs.pricing import check_energy, price_interval, price_segments
+from chalicelib.domain.tariffs.allocation import allocate_largest_remainder
+from chalicelib.domain.tariffs.model import Ladder, TariffHistory
+from chalicelib.domain.tariffs.pricing import check_energy, price_interval
 from chalicelib.domain.tariffs.timeline import BillingMonth, Segment, segments_between
 
-_NO_CEILING = 1 << 62  # above any month's energy: the open top tier
-_NO_NEXT = -1  # a "next segment end" no reading can fit under: the last segment has no next
-
-# One row per segment and ladder tier: (start_s, end_s, next segment's end_s, price, next segment's price).
-_Row = tuple[int, int, int, int, int]
-Reading = tuple[int, int, int]  # (start_s, end_s, energy_centi_kwh)
+_NEVER = 1 << 62  # later than any instant, above any month's energy
 
 
 @dataclass(frozen=True)
 class ReadingsCost:
     cost_micro: int  # exact, in 1/1,000,000 of the currency
     month_energy_after: int
-    split_readings: int  # readings that needed the general split (tier bound, several switches, gap)
+    multi_switch_readings: int  # readings spanning two switches or more (split by the general allocation)
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class TariffTable:
     covers_until_s: int  # the next month's start
     segments: tuple[Segment, ...]
     segment_starts: tuple[int, ...]
-    tier_bounds: tuple[int, ...]  # every ladder bound of every version in the month, so tiers never straddle one
-    rows_by_tier: tuple[tuple[_Row, ...], ...]  # [tier index][segment index]
+    rate_prices: tuple[int, ...]  # per segment: its version's price for its rate, before the ladder
+    price_steps: tuple[int, ...]  # rate_prices[k + 1] - rate_prices[k]
 
     @classmethod
     def compile(cls, history: TariffHistory, tz: tzinfo, month: BillingMonth) -> TariffTable:
@@ -54,96 +56,127 @@ class TariffTable:
         if start_s >= month_end_s:
             raise ValidationError(f"no tariff in force in {month}", field="month")
         segments = segments_between(history, tz, start_s, month_end_s)
-        versions = {segment.version_index for segment in segments}
-        bounds = tuple(sorted({b for v in versions for b in history.versions[v].ladder.upper_bounds}))
-        rows = tuple(_rows_for_tier(history, segments, floor) for floor in (0, *bounds))
-        return cls(history, tz, month, start_s, month_end_s, segments, tuple(s.start_s for s in segments), bounds, rows)
+        prices = tuple(history.versions[s.version_index].prices.for_rate(s.rate) for s in segments)
+        steps = tuple(later - earlier for earlier, later in pairwise(prices))
+        starts = tuple(segment.start_s for segment in segments)
+        return cls(history, tz, month, start_s, month_end_s, segments, starts, prices, steps)
 
     def covers(self, start_s: int, end_s: int) -> bool:
         return self.covers_from_s <= start_s < end_s <= self.covers_until_s
 
     def cost_interval(self, start_s: int, end_s: int, energy_centi_kwh: int, month_energy_before: int) -> int:
         """Exact cost in micro-units of one interval inside this month (epoch seconds)."""
-        return self.cost_readings((start_s,), (end_s,), (energy_centi_kwh,), month_energy_before).cost_micro
+        return self.cost_series((start_s, end_s), (energy_centi_kwh,), month_energy_before).cost_micro
 
-    def cost_readings(
-        self, starts: Sequence[int], ends: Sequence[int], energies: Sequence[int], month_energy_before: int
-    ) -> ReadingsCost:
-        """One meter's consecutive readings in this month, in time order: reading i is priced after
-        ``month_energy_before`` plus the energy of readings 0..i-1 (the ladder follows list order)."""
-        if not len(starts) == len(ends) == len(energies):
-            raise ValidationError("starts, ends and energies must be equally long", field="readings")
+    def cost_series(self, read_at: Sequence[int], energies: Sequence[int], month_energy_before: int) -> ReadingsCost:
+        """One meter's consecutive reads in this month: reading i is [read_at[i], read_at[i + 1]) with
+        ``energies[i]``, after ``month_energy_before`` plus the energy of the readings before it."""
+        self._check_series(read_at, energies, month_energy_before)
+        if not energies:
+            return ReadingsCost(0, month_energy_before, 0)
+        month_energy = list(accumulate(energies, initial=month_energy_before))  # before reading i, at i
+        rate_cost, multi_switch = self._rate_cost(read_at, energies, month_energy)
+        total = rate_cost + self._ladder_cost(read_at, energies, month_energy)
+        if type(total) is not int or type(month_energy[-1]) is not int:
+            raise ValidationError("energy and times must be integers (centi-kWh, seconds), never float", field="energy")
+        return ReadingsCost(total, month_energy[-1], multi_switch)
+
+    def _check_series(self, read_at: Sequence[int], energies: Sequence[int], month_energy_before: int) -> None:
         check_energy(0, month_energy_before)
+        if len(read_at) != len(energies) + 1:
+            raise ValidationError("a series needs one more read time than energies", field="read_at")
+        if not (self.covers_from_s <= read_at[0] and read_at[-1] <= self.covers_until_s):
+            raise ValidationError(
+                f"reads from {read_at[0]} to {read_at[-1]} are not all inside {self.month} "
+                f"[{self.covers_from_s}, {self.covers_until_s}]: price a month end with price_interval",
+                field="read_at",
+            )
+        if not all(map(lt, read_at, islice(read_at, 1, None))):
+            raise ValidationError("read times must strictly increase", field="read_at")
         if energies and min(energies) < 0:
             raise ValidationError("energy cannot be negative", field="energy")
-        first_start = starts[0] if starts else self.covers_from_s
-        readings = zip(starts, ends, energies, strict=True)
-        total, month_energy, split = self._cost_run(readings, month_energy_before, first_start)
-        if not isinstance(total, int) or not isinstance(month_energy, int):
-            raise ValidationError("energy and times must be integers (centi-kWh, seconds), never float", field="energy")
-        return ReadingsCost(total, month_energy, split)
 
-    def _cost_run(self, readings: Iterable[Reading], month_energy: int, first_start: int) -> tuple[int, int, int]:
-        total = split = 0
-        rows, ceiling, index = self._cursor(first_start, month_energy)
-        seg_start, seg_end, next_end, price, next_price = rows[index]
-        for start, end, energy in readings:
-            month_energy += energy
-            if month_energy <= ceiling:  # the whole reading stays in the cursor's tier
-                if seg_start <= start < end < seg_end:
-                    total += energy * price
-                    continue
-                if seg_start <= start < seg_end <= end <= next_end:
-                    # two segments: largest remainder of two shares is the first share rounded half up
-                    span = end - start
-                    first = (2 * energy * (seg_end - start) + span) // (2 * span)
-                    total += first * price + (energy - first) * next_price
-                    index += 1
-                    seg_start, seg_end, next_end, price, next_price = rows[index]
-                    continue
-            month_energy -= energy
-            total += self._split_cost(start, end, energy, month_energy)
-            month_energy += energy
-            split += 1
-            rows, ceiling, index = self._cursor(end, month_energy)
-            seg_start, seg_end, next_end, price, next_price = rows[index]
-        return total, month_energy, split
+    def _rate_cost(self, read_at: Sequence[int], energies: Sequence[int], month_energy: list[int]) -> tuple[int, int]:
+        """Σ energy × rate price: readings priced whole by the segment they start in, then corrected
+        at each switch for the reading straddling it."""
+        first = bisect_right(self.segment_starts, read_at[0]) - 1
+        stop = bisect_left(self.segment_starts, read_at[-1])  # segments first..stop-1 hold the series
+        switches = self.segment_starts[first + 1 : stop]
+        first_reading_after = list(map(bisect_left, repeat(read_at), switches))  # per switch
+        runs = [0, *first_reading_after, len(energies)]  # readings starting in segment first + m: runs[m]..runs[m+1]
+        energy_at = month_energy.__getitem__
+        run_energy = map(sub, map(energy_at, islice(runs, 1, None)), map(energy_at, runs))
+        whole = sum(map(mul, run_energy, self.rate_prices[first:stop]))
+        correction, multi_switch = self._straddle_corrections(read_at, energies, first, switches, first_reading_after)
+        return whole + correction, multi_switch
 
-    def _cursor(self, at_s: int, month_energy: int) -> tuple[tuple[_Row, ...], int, int]:
-        """Rows for the tier after ``month_energy``, that tier's ceiling, and the segment holding ``at_s``."""
-        tier_index = bisect_right(self.tier_bounds, month_energy)
-        ceiling = self.tier_bounds[tier_index] if tier_index < len(self.tier_bounds) else _NO_CEILING
-        index = min(max(bisect_right(self.segment_starts, at_s) - 1, 0), len(self.segments) - 1)
-        return self.rows_by_tier[tier_index], ceiling, index
+    def _straddle_corrections(
+        self, read_at: Sequence[int], energies: Sequence[int], first: int, switches: Sequence[int], positions: list[int]
+    ) -> tuple[int, int]:
+        """For each reading straddling switch m (it starts in segment first + m and was priced whole
+        there), move the share after the switch to the next segment's price."""
+        correction = 0
+        multi_switch: set[int] = set()
+        next_switches = (*switches[1:], _NEVER)  # one longer than switches when there are none
+        for m, (switch, position, next_switch) in enumerate(zip(switches, positions, next_switches, strict=False)):
+            end, reading = read_at[position], position - 1
+            if end == switch or reading in multi_switch:
+                continue  # a read exactly at the switch, so nothing straddles it; or already split whole
+            start, energy = read_at[reading], energies[reading]
+            if end > next_switch:  # spans several switches: the general split, less what was counted whole
+                multi_switch.add(reading)
+                correction += self._spread_cost(start, end, energy) - energy * self.rate_prices[first + m]
+                continue
+            span = end - start
+            before_switch = (2 * energy * (switch - start) + span) // (2 * span)  # two shares: largest remainder
+            correction += (energy - before_switch) * self.price_steps[first + m]
+        return correction, len(multi_switch)
 
-    def _split_cost(self, start_s: int, end_s: int, energy: int, month_energy: int) -> int:
-        check_energy(energy, month_energy)
-        if not self.covers(start_s, end_s):
-            raise ValidationError(
-                f"reading [{start_s}, {end_s}) is not an interval inside {self.month} "
-                f"[{self.covers_from_s}, {self.covers_until_s}): price it with price_interval",
-                field="readings",
-            )
+    def _shares(self, start_s: int, end_s: int, energy: int) -> list[tuple[int, int]]:
+        """(segment index, energy) of one reading, apportioned by time with largest remainder."""
         first = bisect_right(self.segment_starts, start_s) - 1
-        last = bisect_right(self.segment_starts, end_s - 1) - 1
-        clipped = [segment.clipped(start_s, end_s) for segment in self.segments[first : last + 1]]
-        parts, _ = price_segments(self.history, clipped, energy, month_energy)
-        return sum(part.cost_micro for part in parts)
+        stop = bisect_left(self.segment_starts, end_s)
+        indexes = range(first, stop)
+        spans = [min(end_s, self.segments[k].end_s) - max(start_s, self.segments[k].start_s) for k in indexes]
+        return list(zip(indexes, allocate_largest_remainder(energy, spans), strict=True))
+
+    def _spread_cost(self, start_s: int, end_s: int, energy: int) -> int:
+        return sum(share * self.rate_prices[k] for k, share in self._shares(start_s, end_s, energy))
+
+    def _ladder_cost(self, read_at: Sequence[int], energies: Sequence[int], month_energy: list[int]) -> int:
+        """Σ energy × tier increment: the month-to-date range each tariff version saw, cut by its tiers."""
+        history = self.history
+        first, last = history.index_at(read_at[0]), history.index_at(read_at[-1] - 1)
+        marks = [month_energy[0]]
+        for version in range(first + 1, last + 1):
+            marks.append(self._month_energy_at(history.effective_epochs[version], read_at, energies, month_energy))
+        marks.append(month_energy[-1])
+        ranges = zip(range(first, last + 1), pairwise(marks), strict=True)
+        return sum(_increment_cost(history.versions[version].ladder, low, high) for version, (low, high) in ranges)
+
+    def _month_energy_at(
+        self, instant: int, read_at: Sequence[int], energies: Sequence[int], month_energy: list[int]
+    ) -> int:
+        """Month-to-date energy at an instant inside the series (a switch: never inside a segment)."""
+        position = bisect_left(read_at, instant)
+        if read_at[position] == instant:
+            return month_energy[position]
+        reading = position - 1
+        shares = self._shares(read_at[reading], read_at[position], energies[reading])
+        return month_energy[reading] + sum(share for k, share in shares if self.segment_starts[k] < instant)
 
 
-def _rows_for_tier(history: TariffHistory, segments: Sequence[Segment], tier_floor: int) -> tuple[_Row, ...]:
-    """Rows for the month-to-date range starting at ``tier_floor``: each version prices that range in
-    one of its own tiers, because the table's bounds include every version's bounds."""
-    prices = []
-    for segment in segments:
-        version = history.versions[segment.version_index]
-        prices.append(version.price_of(segment.rate, version.ladder.tier_of(tier_floor)))
-    rows = []
-    for index, segment in enumerate(segments):
-        has_next = index + 1 < len(segments)
-        next_end = segments[index + 1].end_s if has_next else _NO_NEXT
-        rows.append((segment.start_s, segment.end_s, next_end, prices[index], prices[index + 1] if has_next else 0))
-    return tuple(rows)
+def _increment_cost(ladder: Ladder, low: int, high: int) -> int:
+    """Σ increment over the month-to-date energy from ``low`` to ``high``: unit x (from x to x + 1)
+    is in the tier whose range [floor, ceiling) holds x."""
+    cost = 0
+    floors = (0, *ladder.upper_bounds)
+    ceilings = (*ladder.upper_bounds, _NEVER)
+    for increment, floor, ceiling in zip(ladder.increments, floors, ceilings, strict=True):
+        overlap = min(high, ceiling) - max(low, floor)
+        if overlap > 0:
+            cost += overlap * increment
+    return cost
 
 
 class TariffPricer:
@@ -169,10 +202,6 @@ class TariffPricer:
         table = self.table_for(month)
         if table.covers(start_s, end_s):
             return ((month, table.cost_interval(start_s, end_s, energy_centi_kwh, month_energy_before)),)
-        start, end = _aware(start_s, self.tz), _aware(end_s, self.tz)
+        start, end = datetime.fromtimestamp(start_s, self.tz), datetime.fromtimestamp(end_s, self.tz)
         priced = price_interval(self.history, self.tz, start, end, energy_centi_kwh, month_energy_before)
         return priced.cost_micro_by_month()
-
-
-def _aware(epoch_s: int, tz: tzinfo) -> datetime:
-    return datetime.fromtimestamp(epoch_s, tz)

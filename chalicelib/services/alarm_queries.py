@@ -1,0 +1,61 @@
+"""Alarm report and SMS outbox for the back office (SPEC 22 real-time alarms, 30 alarm history)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository, OutboxMessage
+from chalicelib.domain.access import Permission
+from chalicelib.domain.actor import Actor
+from chalicelib.domain.alarms import Alarm, acknowledge
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.tenancy import Site, check_id
+from chalicelib.ports import Clock, OperationLog, TenancyRepository
+from chalicelib.services.audit import operation
+
+
+@dataclass(frozen=True)
+class AlarmReport:
+    site: Site
+    active: list[Alarm]
+    history: list[Alarm]
+    outbox: list[OutboxMessage]
+
+
+class AlarmQueries:
+    def __init__(self, alarms: DynamoAlarmRepository, tenancy: TenancyRepository, oplog: OperationLog,
+                 clock: Clock) -> None:
+        self._alarms = alarms
+        self._tenancy = tenancy
+        self._oplog = oplog
+        self._clock = clock
+
+    def report(self, actor: Actor, site_id: str) -> AlarmReport:
+        site = self._site(actor, site_id)
+        alarms = self._alarms.alarms(actor.operator_id, site_id)
+        outbox = [m for m in self._alarms.outbox(actor.operator_id) if m.site_id == site_id]
+        return AlarmReport(site, [a for a in alarms if a.cleared_at is None], alarms, outbox)
+
+    def acknowledge(self, actor: Actor, site_id: str, alarm_id: str) -> Alarm:
+        self._site(actor, site_id)
+        alarm = next((a for a in self._alarms.alarms(actor.operator_id, site_id) if a.alarm_id == alarm_id), None)
+        if alarm is None:
+            raise NotFound("no such alarm")
+        subject = alarm.subject.subject_id
+        state = self._alarms.get_states(actor.operator_id, site_id, [subject]).get(subject)
+        if state is None:
+            raise NotFound("no such alarm")
+        now = self._clock.now()
+        new_state, events = acknowledge(state, alarm_id, actor.display_name or actor.username, now)
+        self._alarms.save(actor.operator_id, site_id, [new_state], [e.alarm for e in events])
+        self._oplog.append(operation(actor.operator_id, actor.username, "alarm.acknowledge", f"alarm:{alarm_id}",
+                                     now, source_ip=actor.source_ip))
+        return events[-1].alarm if events else alarm
+
+    def _site(self, actor: Actor, site_id: str) -> Site:
+        actor.require(Permission.METERS_VIEW)
+        check_id(site_id, field="site_id")
+        site = self._tenancy.get_site(actor.operator_id, site_id)
+        if site is None or not actor.grant.covers_site(site_id):
+            raise NotFound("no such site")
+        return site

@@ -1,0 +1,83 @@
+"""After each bus run: judge every meter's alarms, store what changed, and queue the SMS to send.
+
+The rules are the pure ones in ``domain/alarms.py`` and ``domain/notifications.py``; this service
+only loads what they remember, saves what they return and addresses the messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
+from chalicelib.domain.alarms import (
+    AlarmEvent,
+    AlarmPolicy,
+    BalanceThresholds,
+    MeterObservation,
+    evaluate_meter,
+    observe_reading,
+    observe_silence,
+)
+from chalicelib.domain.meter_state import state_from_values
+from chalicelib.domain.notifications import Contact, Language, NotificationPolicy, Recipients, plan_notifications
+from chalicelib.domain.tenancy import Site
+from chalicelib.ports import TenancyRepository
+
+
+@dataclass(frozen=True)
+class MeterSighting:
+    """What one run said of one meter: its decoded values (empty when silent) and silent cycles so far."""
+
+    meter_id: str
+    at: datetime
+    values: dict[str, object]
+    missed_cycles: int
+
+
+def policy_for(site: Site) -> AlarmPolicy:
+    return AlarmPolicy(thresholds=BalanceThresholds(site.alarm_amount_1_minor, site.alarm_amount_2_minor))
+
+
+def observation(sighting: MeterSighting) -> MeterObservation:
+    if not sighting.values:
+        return observe_silence(sighting.meter_id, sighting.at, sighting.missed_cycles)
+    return observe_reading(state_from_values(sighting.meter_id, sighting.at, sighting.values))  # type: ignore[arg-type]
+
+
+class AlarmWatch:
+    def __init__(self, alarms: DynamoAlarmRepository, tenancy: TenancyRepository) -> None:
+        self._alarms = alarms
+        self._tenancy = tenancy
+
+    def judge(self, operator_id: str, site_id: str, sightings: list[MeterSighting], now: datetime) -> list[AlarmEvent]:
+        site = self._tenancy.get_site(operator_id, site_id)
+        if site is None or not sightings:
+            return []
+        policy = policy_for(site)
+        previous = self._alarms.get_states(operator_id, site_id, [s.meter_id for s in sightings])
+        states, events = [], []
+        for sighting in sightings:
+            state, happened = evaluate_meter(previous.get(sighting.meter_id), observation(sighting), policy, now)
+            states.append(state)
+            events.extend(happened)
+        self._alarms.save(operator_id, site_id, states, [event.alarm for event in events])
+        if events:
+            self._notify(operator_id, site, events, now)
+        return events
+
+    def _notify(self, operator_id: str, site: Site, events: list[AlarmEvent], now: datetime) -> None:
+        operator = self._tenancy.get_operator(operator_id)
+        zone = ZoneInfo(operator.timezone if operator else "UTC")
+        notification_policy = NotificationPolicy(zone=zone, signature=operator.name if operator else "Voltvend")
+        meters = {m.meter_id: m for m in self._tenancy.list_meters(operator_id, site.site_id)}
+        units = {u.unit_id: u for u in self._tenancy.list_units(operator_id, site.site_id)}
+        site_contacts = (Contact(site.alarm_sms_number, Language.ZH_HANS),) if site.alarm_sms_number else ()
+        for event in events:
+            meter = meters.get(event.alarm.subject.subject_id)
+            unit = units.get(meter.unit_id) if meter else None
+            recipients = Recipients(unit_label=unit.number if unit else None,
+                                    subject_label=meter.serial if meter else None, site=site_contacts)
+            self._alarms.enqueue(operator_id, site.site_id, plan_notifications([event], recipients,
+                                                                               notification_policy, now))
