@@ -79,7 +79,8 @@ def _seed_site(endpoints: dict[str, tuple[str, int]]) -> None:
     tenancy = get_services().tenancy
     now = SystemClock().now()
     op = DEMO_COMPANY
-    tenancy.add_site(Site(op, DEMO_SITE, "Riverside Business Park", "88 Riverside Road", DEMO_READING_INTERVAL_S),
+    tenancy.add_site(Site(op, DEMO_SITE, "Riverside Business Park", "88 Riverside Road", DEMO_READING_INTERVAL_S,
+                          alarm_sms_number="+8613800138000"),
                      operation(op, PLATFORM_ACTOR, "site.create", f"site:{DEMO_SITE}", now))
     collectors = []
     for index, letter in enumerate("AB"):
