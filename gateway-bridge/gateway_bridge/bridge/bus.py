@@ -119,13 +119,15 @@ class BusWorker:
                 self._work.clear()
                 await self._work.wait()
                 continue
-            job = self._commands.popleft() if self._commands else self._reads.popleft()
-            try:
-                await self._finish(job)
-            except Exception:  # e.g. the store failed to mark a command started: that job is lost, not the bus
-                log.exception("bus %s: job %s failed", self.bus_id, job.cycle)
+            await self._finish(self._commands.popleft() if self._commands else self._reads.popleft())
 
     async def _finish(self, job: Job) -> None:
+        try:
+            await self._execute(job)
+        except Exception:  # e.g. the store failed to mark a command started: that job is lost, not the bus
+            log.exception("bus %s: job %s failed", self.bus_id, job.cycle)
+
+    async def _execute(self, job: Job) -> None:
         interrupted, self.busy_with = self.busy_with, job  # a command may cut into a running read job
         try:
             result = await self.run_job(job)
