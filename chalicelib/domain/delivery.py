@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import NamedTuple
 
-from chalicelib.domain.errors import Conflict, ValidationError
+from chalicelib.domain.errors import Conflict, NotFound, ValidationError
 from chalicelib.domain.ledger import Channel, Entry, EntryKind, balances
 from chalicelib.domain.money import format_amount
 
@@ -72,6 +72,12 @@ class MeterQueue:
     def head(self) -> Delivery | None:
         """The earliest delivery not yet delivered: the only one that may go out."""
         return next((d for d in self.deliveries if d.state is not DeliveryState.DELIVERED), None)
+
+    def get(self, delivery_id: str) -> Delivery:
+        found = next((d for d in self.deliveries if d.delivery_id == delivery_id), None)
+        if found is None:
+            raise NotFound(f"no delivery {delivery_id} for meter {self.meter_id}")
+        return found
 
     def undelivered(self) -> tuple[Delivery, ...]:
         return tuple(d for d in self.deliveries if d.state is not DeliveryState.DELIVERED)
@@ -134,12 +140,14 @@ def next_to_send(queue: MeterQueue) -> Delivery | None:
 
 def mark_sent(queue: MeterQueue, delivery_id: str) -> tuple[MeterQueue, Delivery]:
     """Record a send (call it before the command leaves): returns the delivery with the count to send."""
-    head = queue.head()
+    head, wanted = queue.head(), queue.get(delivery_id)
     if queue.blocked:
         raise Conflict(f"deliveries to meter {queue.meter_id} are stopped: {queue.blocked}")
+    if wanted.state is DeliveryState.DELIVERED:
+        raise Conflict(f"delivery {delivery_id} was delivered at count {wanted.count}: it is never sent again")
     if head is None or head.delivery_id != delivery_id:
-        waiting = f"waits behind {head.delivery_id}" if head else "is not waiting"
-        raise Conflict(f"delivery {delivery_id} {waiting}: deliveries go out strictly in order")
+        raise Conflict(f"delivery {delivery_id} waits behind {head.delivery_id if head else '?'}: "
+                       "deliveries go out strictly in order")
     if head.state is not DeliveryState.PENDING:
         raise Conflict(f"delivery {delivery_id} is {head.state}: only a read-back of the count may settle it")
     count = head.count if head.count is not None else queue.confirmed_count + 1
