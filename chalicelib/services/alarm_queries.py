@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository, OutboxMessage
+from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.alarms import Alarm, acknowledge
@@ -23,9 +24,10 @@ class AlarmReport:
 
 
 class AlarmQueries:
-    def __init__(self, alarms: DynamoAlarmRepository, tenancy: TenancyRepository, oplog: OperationLog,
-                 clock: Clock) -> None:
+    def __init__(self, alarms: DynamoAlarmRepository, readings: DynamoReadingsRepository,
+                 tenancy: TenancyRepository, oplog: OperationLog, clock: Clock) -> None:
         self._alarms = alarms
+        self._readings = readings
         self._tenancy = tenancy
         self._oplog = oplog
         self._clock = clock
@@ -42,12 +44,13 @@ class AlarmQueries:
         if alarm is None:
             raise NotFound("no such alarm")
         subject = alarm.subject.subject_id
-        state = self._alarms.get_states(actor.operator_id, site_id, [subject]).get(subject)
-        if state is None:
+        stored = self._readings.get_states(actor.operator_id, site_id, [subject])
+        if not stored or stored[0].alarms is None:
             raise NotFound("no such alarm")
         now = self._clock.now()
-        new_state, events = acknowledge(state, alarm_id, actor.display_name or actor.username, now)
-        self._alarms.save(actor.operator_id, site_id, [new_state], [e.alarm for e in events])
+        new_state, events = acknowledge(stored[0].alarms, alarm_id, actor.display_name or actor.username, now)
+        self._readings.set_alarm_state(actor.operator_id, site_id, subject, new_state)
+        self._alarms.save(actor.operator_id, site_id, [], [e.alarm for e in events])
         self._oplog.append(operation(actor.operator_id, actor.username, "alarm.acknowledge", f"alarm:{alarm_id}",
                                      now, source_ip=actor.source_ip))
         return events[-1].alarm if events else alarm

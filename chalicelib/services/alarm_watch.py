@@ -14,6 +14,7 @@ from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
 from chalicelib.domain.alarms import (
     AlarmEvent,
     AlarmPolicy,
+    AlarmState,
     BalanceThresholds,
     MeterObservation,
     evaluate_meter,
@@ -34,6 +35,7 @@ class MeterSighting:
     at: datetime
     values: dict[str, object]
     missed_cycles: int
+    previous: AlarmState | None = None
 
 
 def policy_for(site: Site) -> AlarmPolicy:
@@ -51,21 +53,23 @@ class AlarmWatch:
         self._alarms = alarms
         self._tenancy = tenancy
 
-    def judge(self, operator_id: str, site_id: str, sightings: list[MeterSighting], now: datetime) -> list[AlarmEvent]:
+    def judge(self, operator_id: str, site_id: str, sightings: list[MeterSighting],
+              now: datetime) -> dict[str, AlarmState]:
+        """Each meter's next alarm state (the caller stores it with the meter's state); records and SMS
+        of whatever was raised or cleared are stored here."""
         site = self._tenancy.get_site(operator_id, site_id)
         if site is None or not sightings:
-            return []
+            return {}
         policy = policy_for(site)
-        previous = self._alarms.get_states(operator_id, site_id, [s.meter_id for s in sightings])
-        states, events = [], []
+        states, events = {}, []
         for sighting in sightings:
-            state, happened = evaluate_meter(previous.get(sighting.meter_id), observation(sighting), policy, now)
-            states.append(state)
+            state, happened = evaluate_meter(sighting.previous, observation(sighting), policy, now)
+            states[sighting.meter_id] = state
             events.extend(happened)
-        self._alarms.save(operator_id, site_id, states, [event.alarm for event in events])
         if events:
+            self._alarms.save(operator_id, site_id, [], [event.alarm for event in events])
             self._notify(operator_id, site, events, now)
-        return events
+        return states
 
     def _notify(self, operator_id: str, site: Site, events: list[AlarmEvent], now: datetime) -> None:
         operator = self._tenancy.get_operator(operator_id)

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.archive_store import ArchiveStore
-from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
+from chalicelib.adapters.dynamodb.readings_repo import READINGS_HOT, DynamoReadingsRepository
 from chalicelib.ports import TenancyRepository
 
-HOT_WINDOW = timedelta(days=90)
+HOT_WINDOW = READINGS_HOT
 Reading = tuple[int, dict[str, Any]]
 
 

@@ -31,6 +31,7 @@ from gateway_bridge.protocol import (
     Sealed,
     Upload,
     encode_frame,
+    start_rekey,
 )
 from gateway_bridge.protocol.frames import Limits, decode
 
@@ -120,12 +121,16 @@ class BridgeLink:
         for _ in range(TUNNEL_RETRIES):
             tunnel = self._tunnel(bridge, sealed.channel)
             keyring, state = KeyRing.from_dict(tunnel.keyring), ChannelState.from_dict(tunnel.inbound)
-            opened = Channel(sealed.channel, keyring, Role.CLOUD).open(sealed.envelope, state)
+            channel = Channel(sealed.channel, keyring, Role.CLOUD)
+            opened = channel.open(sealed.envelope, state)
+            due = channel.needs_rotation(state, ChannelState.from_dict(tunnel.outbound)) and keyring.pending is None
             try:
                 self._bridges.save_tunnel(bridge.operator_id, bridge.site_id,
                                           replace(tunnel, keyring=keyring.to_dict(), inbound=state.to_dict()))
             except StaleTunnelState:
                 continue
+            if due:
+                self.rekey(bridge, sealed.channel)
             return opened.message()
         raise TunnelBusy(sealed.channel)
 
@@ -207,6 +212,21 @@ class BridgeLink:
                 continue
             return envelope
         raise TunnelBusy(collector_id)
+
+    def rekey(self, bridge: Bridge, collector_id: str) -> None:
+        """Stage the collector's next key and send it under the current one (3DES keys wear out at 2^20
+        blocks; the protocol asks for a rekey well before). The bridge's first message under the new key
+        switches us over (see gateway_bridge.protocol)."""
+        with self._send_lock(bridge, collector_id):
+            tunnel = self._tunnel(bridge, collector_id)
+            keyring, state = KeyRing.from_dict(tunnel.keyring), ChannelState.from_dict(tunnel.outbound)
+            channel = Channel(collector_id, keyring, Role.CLOUD)
+            envelope = channel.seal(start_rekey(channel), state)
+            self._bridges.save_tunnel(bridge.operator_id, bridge.site_id,
+                                      replace(tunnel, keyring=keyring.to_dict(), outbound=state.to_dict()))
+            if bridge.connection_id is not None:
+                self._send(bridge.connection_id, encode_frame([Sealed(collector_id, envelope)]))
+        LOG.info("rekey of collector %s started", collector_id)
 
     def _tunnel(self, bridge: Bridge, collector_id: str) -> TunnelState:
         tunnel = self._bridges.load_tunnel(bridge.operator_id, bridge.site_id, collector_id)

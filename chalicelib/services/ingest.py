@@ -6,7 +6,7 @@ a newer current state; a re-sent run is recognised and stored once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway_bridge.protocol import BatchResult
@@ -43,13 +43,18 @@ class ReadingIngest:
         answered = [r for r in reads if r.answered]
         self._readings.put_readings(operator_id, [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered])
         states = self._next_states(operator_id, site_id, reads)
-        self._readings.put_states(operator_id, site_id, states)
         if self._alarms is not None:
-            answered_ids = {r.meter_id for r in answered}
-            sightings = [MeterSighting(s.meter_id, s.read_at, dict(s.values) if s.meter_id in answered_ids else {},
-                                       s.missed_cycles) for s in states]
-            self._alarms.judge(operator_id, site_id, sightings, now)
+            states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now)
+        self._readings.put_states(operator_id, site_id, states)
         return IngestOutcome(False, len(answered), len(reads) - len(answered))
+
+    def _with_alarms(self, operator_id: str, site_id: str, states: list[StoredState], answered: set[str],
+                     now: datetime) -> list[StoredState]:
+        assert self._alarms is not None
+        sightings = [MeterSighting(s.meter_id, s.read_at, dict(s.values) if s.meter_id in answered else {},
+                                   s.missed_cycles, s.alarms) for s in states]
+        judged = self._alarms.judge(operator_id, site_id, sightings, now)
+        return [replace(s, alarms=judged.get(s.meter_id, s.alarms)) for s in states]
 
     def _next_states(self, operator_id: str, site_id: str, reads: list[DecodedRead]) -> list[StoredState]:
         current = {s.meter_id: s for s in self._readings.get_states(operator_id, site_id, [r.meter_id for r in reads])}
@@ -64,7 +69,8 @@ class ReadingIngest:
 
 
 def _advance(read: DecodedRead, at: datetime, before: StoredState | None) -> StoredState:
+    alarms = before.alarms if before else None
     if read.answered:
-        return StoredState(read.meter_id, at, _exact(read.values), tuple(read.problems), at, 0)
+        return StoredState(read.meter_id, at, _exact(read.values), tuple(read.problems), at, 0, alarms)
     return StoredState(read.meter_id, at, before.values if before else {}, tuple(read.problems),
-                       before.last_answer_at if before else None, (before.missed_cycles if before else 0) + 1)
+                       before.last_answer_at if before else None, (before.missed_cycles if before else 0) + 1, alarms)

@@ -171,3 +171,33 @@ def _get(address: str) -> str:
 def _sim_meter(state: dict[str, Any], address: int) -> dict[str, Any]:
     meters = state["meters"] if "meters" in state else [m for b in state["buses"] for m in b["meters"]]
     return next(m for m in meters if m["address"] == address)
+
+
+def test_a_worn_key_is_rotated_by_the_cloud(cloud: LocalHost, site: SiteFixture) -> None:
+    from dataclasses import replace as swap
+
+    from gateway_bridge.protocol import Heartbeat, Rekey, accept_rekey
+
+    bridge = BridgeDouble(site)
+    bridges = get_services().bridge_link._bridges
+    tunnel = bridges.load_tunnel(site.operator_id, site.site_id, site.collector_id)
+    assert tunnel is not None
+    worn = dict(tunnel.inbound, usage={"1": 2**18})  # as if 2^18 3DES blocks had been opened under key 1
+    bridges.save_tunnel(site.operator_id, site.site_id, swap(tunnel, inbound=worn))
+
+    async def session() -> tuple[Any, int]:
+        async with connect(url(cloud, site), additional_headers=bearer(site)) as socket:
+            await socket.send(bridge.frame(Hello(site.bundle.bridge_id, site.site_id, "test", 0, (site.collector_id,))))
+            rekey = bridge.open(str(await asyncio.wait_for(socket.recv(), 10)))  # the first message it opens
+            assert isinstance(rekey, Rekey)
+            assert isinstance(bridge.open(str(await asyncio.wait_for(socket.recv(), 10))), Batch)
+            ack = accept_rekey(bridge.channel, rekey)
+            await socket.send(bridge.frame(ack))  # sealed under the new key: the cloud switches over
+            await socket.send(bridge.frame(Heartbeat(now_ms=0)))
+            await asyncio.sleep(0.5)
+            return rekey, bridge.channel.keyring.current.key_id
+
+    rekey, bridge_key = run_async(session())
+    assert rekey.key.key_id == 2 and bridge_key == 2
+    stored = bridges.load_tunnel(site.operator_id, site.site_id, site.collector_id)
+    assert stored is not None and stored.keyring["current"]["id"] == 2

@@ -178,6 +178,7 @@ class MeterStateItem(MainItem, discriminator="meter_state"):
     problems = ListAttribute(of=UnicodeAttribute, default=list)
     last_answer_at = UTCDateTimeAttribute(null=True)
     missed_cycles = IntegerAttribute(default=0)
+    alarms = JSONDictAttribute(null=True)
 
 
 class AlarmStateItem(MainItem, discriminator="alarm_state"):

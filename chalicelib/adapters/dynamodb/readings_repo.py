@@ -10,11 +10,16 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError
 
+from chalicelib.adapters.dynamodb.alarm_codec import state_from_dict, state_to_dict
 from chalicelib.adapters.dynamodb.keys import site_pk
 from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem, ResultSeenItem
+from chalicelib.domain.alarms import AlarmState
 
 SEEN_KEEP = timedelta(days=45)  # longer than the bridge's 30-day buffer, so a late upload is still caught
 READINGS_HOT = timedelta(days=90)
+# TTL is only a safety net: it must never remove a reading the daily archival has not moved yet, so it
+# lies two months past the hot window (DynamoDB Local does sweep expired items now and then, too).
+READINGS_EXPIRE = READINGS_HOT + timedelta(days=60)
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class StoredState:
     problems: tuple[str, ...]
     last_answer_at: datetime | None
     missed_cycles: int
+    alarms: AlarmState | None = None  # what the alarm rules remember of this meter, kept with its state
 
 
 def reading_pk(operator_id: str, meter_id: str) -> str:
@@ -57,6 +63,10 @@ class DynamoReadingsRepository:
         keys = [(site_pk(operator_id, site_id), f"STATE#{meter_id}") for meter_id in meter_ids]
         return [_to_state(item) for item in MeterStateItem.batch_get(keys)] if keys else []
 
+    def set_alarm_state(self, operator_id: str, site_id: str, meter_id: str, alarms: AlarmState) -> None:
+        item = MeterStateItem(pk=site_pk(operator_id, site_id), sk=f"STATE#{meter_id}")
+        item.update(actions=[MeterStateItem.alarms.set(state_to_dict(alarms))], condition=MeterStateItem.pk.exists())
+
     def list_states(self, operator_id: str, site_id: str) -> list[StoredState]:
         items = MeterStateItem.query(site_pk(operator_id, site_id), MeterStateItem.sk.startswith("STATE#"))
         return [_to_state(item) for item in items]
@@ -67,14 +77,15 @@ class DynamoReadingsRepository:
                 batch.save(MeterStateItem(
                     pk=site_pk(operator_id, site_id), sk=f"STATE#{state.meter_id}", meter_id=state.meter_id,
                     read_at=state.read_at, values=state.values, problems=list(state.problems),
-                    last_answer_at=state.last_answer_at, missed_cycles=state.missed_cycles))
+                    last_answer_at=state.last_answer_at, missed_cycles=state.missed_cycles,
+                    alarms=state_to_dict(state.alarms) if state.alarms else None))
 
     def put_readings(self, operator_id: str, readings: Iterable[tuple[str, int, dict[str, Any]]]) -> None:
         with ReadingItem.batch_write() as batch:
             for meter_id, at_ms, values in readings:
                 at = datetime.fromtimestamp(at_ms / 1000, UTC)
                 batch.save(ReadingItem(pk=reading_pk(operator_id, meter_id), at_ms=at_ms, values=values,
-                                       expires=at + READINGS_HOT))
+                                       expires=at + READINGS_EXPIRE))
 
     def readings(self, operator_id: str, meter_id: str, since_ms: int = 0,
                  limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
@@ -95,4 +106,5 @@ class DynamoReadingsRepository:
 
 def _to_state(item: MeterStateItem) -> StoredState:
     return StoredState(item.meter_id, item.read_at, dict(item.values), tuple(str(p) for p in item.problems or []),
-                       item.last_answer_at, item.missed_cycles or 0)
+                       item.last_answer_at, item.missed_cycles or 0,
+                       state_from_dict(item.alarms) if item.alarms else None)

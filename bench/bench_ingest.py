@@ -1,0 +1,115 @@
+"""ingest: bus runs decoded, alarm-checked and stored per second, against raw PynamoDB batch_write.
+
+One process, DynamoDB Local in memory. Each run is a 32-meter DTSY1352 bus answering its read plan
+(RTU frames built from register images). The baseline writes, with bare ``batch_write``, the same items
+ingestion stores (a reading and a state per meter, the alarm memory living in the state), in the same run.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.timing import ratio_result
+
+NAME = "ingest"
+METERS = 32
+
+
+def _response(address: int, words: list[int]) -> bytes:
+    from gateway_bridge.rtu import with_crc
+
+    body = bytes([address, 3, 2 * len(words)]) + b"".join(w.to_bytes(2, "big") for w in words)
+    return with_crc(body)
+
+
+def _words(profile: Any, start: int, count: int, values: dict[str, Any]) -> list[int]:
+    from gateway_bridge.codec import encode
+
+    words = [0] * count
+    for entry in profile.entries:
+        if entry.readable and start <= entry.address and entry.end <= start + count and entry.name in values:
+            words[entry.address - start: entry.end - start] = encode(entry, values[entry.name])
+    return words
+
+
+def bus_run(meters: list[Any], cycle: str, at_ms: int, balance: int) -> Any:
+    from decimal import Decimal
+
+    from gateway_bridge.protocol import BatchResult, TxnResult
+
+    from chalicelib.services.reading_plan import blocks_for, profile_for, txn_id
+
+    results = []
+    for meter in meters:
+        values = {"energy_total": Decimal(at_ms % 100000) / 100, "remaining_amount": Decimal(balance) / 100,
+                  "purchase_count": 3, "voltage": Decimal("230.1"), "relay_state": 0}
+        for block in blocks_for(meter.model):
+            words = _words(profile_for(meter.model), block.address, block.count, values)
+            results.append(TxnResult(txn_id(meter, block), _response(meter.address, words), None, at_ms, at_ms))
+    return BatchResult(cycle, "bus0", tuple(results))
+
+
+def setup() -> tuple[Any, list[Any]]:
+    from chalicelib.bootstrap import get_services
+    from chalicelib.domain.tenancy import BillingMode, Meter, Site
+    from chalicelib.services.audit import operation
+
+    services, op, site_id = get_services(), "bench-ingest", f"site_{secrets.token_hex(3)}"
+    now = datetime.now(UTC)
+    if services.tenancy.get_operator(op) is None:
+        from chalicelib.adapters.clock import SystemClock
+        from chalicelib.adapters.passwords import Argon2PasswordHasher
+        from chalicelib.services.provisioning import OperatorOnboarding
+
+        OperatorOnboarding(services.tenancy, Argon2PasswordHasher(), SystemClock()).onboard(
+            op, "Ingest bench", "admin", "bench-password-2026")
+    services.tenancy.add_site(Site(op, site_id, "Ingest"), operation(op, "bench", "site.create", site_id, now))
+    meters = [Meter(op, site_id, f"m{a}", f"S{a}", "DTSY1352", "bus0", a, f"u{a}", BillingMode.PREPAID_METER)
+              for a in range(1, METERS + 1)]
+    services.tenancy.add_meters(meters)
+    return services, meters
+
+
+def raw_batch_write(operator_id: str, site_id: str, runs: int, start_ms: int) -> None:
+    from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem
+
+    for run in range(runs):
+        at = datetime.fromtimestamp((start_ms + run * 60_000) / 1000, UTC)
+        with ReadingItem.batch_write() as batch:
+            for n in range(METERS):
+                batch.save(ReadingItem(pk=f"OP#{operator_id}#METER#raw{n}", at_ms=start_ms + run, values={"n": n}))
+        with MeterStateItem.batch_write() as batch:
+            for n in range(METERS):
+                batch.save(MeterStateItem(pk=f"OP#{operator_id}#SITE#{site_id}", sk=f"STATE#raw{n}", meter_id=f"raw{n}",
+                                          read_at=at, values={"n": n}, problems=[], missed_cycles=0))
+
+
+def run(quick: bool) -> Iterator[dict[str, Any]]:
+    from infra.local import dynamodb_local
+    from infra.local.stack import configure_environment, prepare_tables
+
+    runs = 10 if quick else 60
+    server = dynamodb_local.start()
+    try:
+        configure_environment(server.endpoint)
+        prepare_tables()
+        services, meters = setup()
+        op, site_id = meters[0].operator_id, meters[0].site_id
+        start_ms = int(time.time() * 1000) - runs * 60_000
+        bus_runs = [bus_run(meters, f"c{r}", start_ms + r * 60_000, 9000 - r * 150) for r in range(runs)]
+        ingest = services.bridge_link._ingest
+        started = time.perf_counter()
+        for result in bus_runs:
+            ingest.ingest(op, site_id, "bus0", result, meters, datetime.now(UTC))
+        ours = time.perf_counter() - started
+        started = time.perf_counter()
+        raw_batch_write(op, site_id, runs, start_ms)
+        raw = time.perf_counter() - started
+    finally:
+        server.stop()
+    readings = runs * METERS
+    yield ratio_result(readings / ours, readings / raw, "readings/s", readings=readings, runs=runs, meters=METERS)
