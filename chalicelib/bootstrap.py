@@ -99,7 +99,7 @@ def get_services() -> Services:
         readings=readings,
         alarms=alarms,
         notifier=Notifier(alarms, _sms_sender(settings), clock),
-        alarm_queries=AlarmQueries(alarms, tenancy, oplog, clock),
+        alarm_queries=AlarmQueries(alarms, readings, tenancy, oplog, clock),
         clock=clock,
     )
 
