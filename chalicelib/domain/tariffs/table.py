@@ -18,8 +18,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from itertools import accumulate, islice, pairwise, repeat
-from operator import lt, mul, sub
+from itertools import accumulate, compress, islice, pairwise, repeat
+from operator import eq, lt
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.tariffs.allocation import allocate_largest_remainder
@@ -74,7 +74,7 @@ class TariffTable:
         self._check_series(read_at, energies, month_energy_before)
         if not energies:
             return ReadingsCost(0, month_energy_before, 0)
-        month_energy = list(accumulate(energies, initial=month_energy_before))  # before reading i, at i
+        month_energy = list(accumulate(energies, initial=month_energy_before))  # at the start of each reading
         rate_cost, multi_switch = self._rate_cost(read_at, energies, month_energy)
         total = rate_cost + self._ladder_cost(read_at, energies, month_energy)
         if type(total) is not int or type(month_energy[-1]) is not int:
@@ -97,40 +97,33 @@ class TariffTable:
             raise ValidationError("energy cannot be negative", field="energy")
 
     def _rate_cost(self, read_at: Sequence[int], energies: Sequence[int], month_energy: list[int]) -> tuple[int, int]:
-        """Σ energy × rate price: readings priced whole by the segment they start in, then corrected
-        at each switch for the reading straddling it."""
+        """Σ energy × rate price, summed by parts: with E(t) the month's energy at instant t,
+        Σ_k price_k × (E(end of k) - E(start of k)) = last price × E(last read) - first price × E(first read)
+        - Σ over switches of E(switch) × (price after - price before). Only switches cost Python steps."""
         first = bisect_right(self.segment_starts, read_at[0]) - 1
         stop = bisect_left(self.segment_starts, read_at[-1])  # segments first..stop-1 hold the series
         switches = self.segment_starts[first + 1 : stop]
-        first_reading_after = list(map(bisect_left, repeat(read_at), switches))  # per switch
-        runs = [0, *first_reading_after, len(energies)]  # readings starting in segment first + m: runs[m]..runs[m+1]
-        energy_at = month_energy.__getitem__
-        run_energy = map(sub, map(energy_at, islice(runs, 1, None)), map(energy_at, runs))
-        whole = sum(map(mul, run_energy, self.rate_prices[first:stop]))
-        correction, multi_switch = self._straddle_corrections(read_at, energies, first, switches, first_reading_after)
-        return whole + correction, multi_switch
+        positions = list(map(bisect_left, repeat(read_at), switches))  # the first read at or after each switch
+        steps = self.price_steps[first:]
+        at_switches = _energy_at_switches(read_at, energies, month_energy, switches, positions, steps)
+        # a reading holding two switches or more gets the same position for both: redo it by largest remainder
+        multi_switch = set(compress(positions, map(eq, positions, islice(positions, 1, None))))
+        at_switches += sum(self._multi_switch_fix(read_at, energies, position) for position in multi_switch)
+        at_ends = self.rate_prices[stop - 1] * month_energy[-1] - self.rate_prices[first] * month_energy[0]
+        return at_ends - at_switches, len(multi_switch)
 
-    def _straddle_corrections(
-        self, read_at: Sequence[int], energies: Sequence[int], first: int, switches: Sequence[int], positions: list[int]
-    ) -> tuple[int, int]:
-        """For each reading straddling switch m (it starts in segment first + m and was priced whole
-        there), move the share after the switch to the next segment's price."""
-        correction = 0
-        multi_switch: set[int] = set()
-        next_switches = (*switches[1:], _NEVER)  # one longer than switches when there are none
-        for m, (switch, position, next_switch) in enumerate(zip(switches, positions, next_switches, strict=False)):
-            end, reading = read_at[position], position - 1
-            if end == switch or reading in multi_switch:
-                continue  # a read exactly at the switch, so nothing straddles it; or already split whole
-            start, energy = read_at[reading], energies[reading]
-            if end > next_switch:  # spans several switches: the general split, less what was counted whole
-                multi_switch.add(reading)
-                correction += self._spread_cost(start, end, energy) - energy * self.rate_prices[first + m]
-                continue
-            span = end - start
-            before_switch = (2 * energy * (switch - start) + span) // (2 * span)  # two shares: largest remainder
-            correction += (energy - before_switch) * self.price_steps[first + m]
-        return correction, len(multi_switch)
+    def _multi_switch_fix(self, read_at: Sequence[int], energies: Sequence[int], position: int) -> int:
+        """For a reading holding several switches, the largest-remainder E(switch) less the two-share
+        rounding that ``_energy_at_switches`` used, times the price step, summed over its switches."""
+        reading = position - 1
+        start, end, energy = read_at[reading], read_at[position], energies[reading]
+        span = end - start
+        fix = apportioned = 0
+        for segment, share in self._shares(start, end, energy)[:-1]:
+            apportioned += share
+            rounded = (2 * energy * (self.segments[segment].end_s - start) + span) // (2 * span)
+            fix += (apportioned - rounded) * self.price_steps[segment]
+        return fix
 
     def _shares(self, start_s: int, end_s: int, energy: int) -> list[tuple[int, int]]:
         """(segment index, energy) of one reading, apportioned by time with largest remainder."""
@@ -139,9 +132,6 @@ class TariffTable:
         indexes = range(first, stop)
         spans = [min(end_s, self.segments[k].end_s) - max(start_s, self.segments[k].start_s) for k in indexes]
         return list(zip(indexes, allocate_largest_remainder(energy, spans), strict=True))
-
-    def _spread_cost(self, start_s: int, end_s: int, energy: int) -> int:
-        return sum(share * self.rate_prices[k] for k, share in self._shares(start_s, end_s, energy))
 
     def _ladder_cost(self, read_at: Sequence[int], energies: Sequence[int], month_energy: list[int]) -> int:
         """Σ energy × tier increment: the month-to-date range each tariff version saw, cut by its tiers."""
@@ -157,13 +147,33 @@ class TariffTable:
     def _month_energy_at(
         self, instant: int, read_at: Sequence[int], energies: Sequence[int], month_energy: list[int]
     ) -> int:
-        """Month-to-date energy at an instant inside the series (a switch: never inside a segment)."""
+        """E at an instant inside the series that is a switch (so never inside a segment)."""
         position = bisect_left(read_at, instant)
         if read_at[position] == instant:
             return month_energy[position]
         reading = position - 1
         shares = self._shares(read_at[reading], read_at[position], energies[reading])
         return month_energy[reading] + sum(share for k, share in shares if self.segment_starts[k] < instant)
+
+
+def _energy_at_switches(
+    read_at: Sequence[int],
+    energies: Sequence[int],
+    month_energy: list[int],
+    switches: Sequence[int],
+    positions: list[int],
+    steps: Sequence[int],
+) -> int:
+    """Σ E(switch) × price step. The reading ending at or straddling a switch splits in two by largest
+    remainder, which for two shares is the first share rounded half up (all of it when it ends there).
+    The hot loop: one step per switch, integers only."""
+    total = 0
+    for switch, position, step in zip(switches, positions, steps, strict=False):
+        reading = position - 1
+        start = read_at[reading]
+        span = read_at[position] - start
+        total += (month_energy[reading] + (2 * energies[reading] * (switch - start) + span) // (2 * span)) * step
+    return total
 
 
 def _increment_cost(ladder: Ladder, low: int, high: int) -> int:

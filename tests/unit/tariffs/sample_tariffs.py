@@ -44,6 +44,10 @@ SHANGHAI_HISTORY = TariffHistory((TARIFF_A,))
 PRICES_B = RatePrices(sharp=13000, peak=11000, flat=7000, valley=3200)
 TARIFF_B = Tariff(datetime(2024, 3, 15, 12, tzinfo=SHANGHAI), PRICES_B, TouSchedule.year_round(COMMERCIAL_DAY), LADDER)
 CHANGED_HISTORY = TariffHistory((TARIFF_A, TARIFF_B))
+# …or with a new ladder as well: tiers up to 150 and 300 kWh, +0.0800 and +0.2000
+NEW_LADDER = Ladder(upper_bounds=(15000, 30000), increments=(0, 800, 2000))
+TARIFF_B_NEW_LADDER = Tariff(TARIFF_B.effective_from, PRICES_B, TouSchedule.year_round(COMMERCIAL_DAY), NEW_LADDER)
+LADDER_CHANGED_HISTORY = TariffHistory((TARIFF_A, TARIFF_B_NEW_LADDER))
 
 # Summer (1 July - 30 September): flat all day until 06:00 valley… a plan unlike the rest of the year
 SUMMER_DAY = DailyPlan.of(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.tariffs import (
     BillingMonth,
+    ReadingsCost,
     TariffHistory,
     TariffPricer,
     TariffTable,
@@ -19,6 +20,7 @@ from chalicelib.domain.tariffs import (
 )
 from tests.unit.tariffs.sample_tariffs import (
     CHANGED_HISTORY,
+    LADDER_CHANGED_HISTORY,
     LONDON,
     LONDON_HISTORY,
     SHANGHAI,
@@ -60,32 +62,54 @@ def test_worked_examples_through_the_table(
     assert cost == expected
 
 
-def test_readings_priced_in_a_row_carry_the_month_energy() -> None:
+def test_a_series_carries_the_month_energy_from_reading_to_reading() -> None:
     # three half hours of peak at 100 kWh each from 150 kWh: 5_000 in tier 1, then tier 2, then tier 3 from 400 kWh
     # 5_000 × 10000 + 5_000 × 10500 | 10_000 × 10500 | 5_000 × 10500 + 5_000 × 13000
-    day = shanghai(2024, 3, 5, 12)
-    starts = [epoch_seconds(day) + 1800 * i for i in range(3)]
-    result = MARCH_TABLE.cost_readings(starts, [s + 1800 for s in starts], [10_000] * 3, 15_000)
+    noon = epoch_seconds(shanghai(2024, 3, 5, 12))
+    result = MARCH_TABLE.cost_series([noon + 1800 * i for i in range(4)], [10_000] * 3, 15_000)
     assert result.cost_micro == 50_000_000 + 52_500_000 + 105_000_000 + 52_500_000 + 65_000_000
     assert result.month_energy_after == 45_000
-    assert result.split_readings == 2  # the two readings that reached a tier bound
+    assert result.multi_switch_readings == 0
+
+
+def test_a_reading_across_several_switches_and_the_tariff_change() -> None:
+    # 15 March 09:00-13:00, one reading of 2400 across flat (09-10), sharp (10-11), peak A (11-12), peak B (12-13):
+    # 600 each; month at 19_800 so the first 200 are tier 1 and the rest tier 2 (+500 under both versions)
+    # rates: 600 × 6500 + 600 × 12000 + 600 × 10000 + 600 × 11000 = 3_900_000 + 7_200_000 + 6_000_000 + 6_600_000
+    # ladder: 2_200 × 500 = 1_100_000; total 24_800_000
+    start, end = epoch_seconds(shanghai(2024, 3, 15, 9)), epoch_seconds(shanghai(2024, 3, 15, 13))
+    result = MARCH_TABLE.cost_series([start - 1800, start, end], [0, 2400], 19_800)
+    assert result.cost_micro == 24_800_000
+    assert result.multi_switch_readings == 1
+    assert general_cost(CHANGED_HISTORY, SHANGHAI, start, end, 2400, 19_800) == 24_800_000
+
+
+def test_a_new_ladder_mid_month_prices_the_energy_after_the_change() -> None:
+    # month at 14_000 when B (tiers at 150 / 300 kWh) takes effect at 12:00; 11:30-12:30 peak, 2000 split 1000 / 1000
+    # before: 1000 under A at tier 1 (A's first bound is 200 kWh): 1000 × 10000
+    # after: month goes 15_000 → 16_000, B's tier 2: 1000 × (11000 + 800)
+    table = TariffTable.compile(LADDER_CHANGED_HISTORY, SHANGHAI, MARCH)
+    start, end = epoch_seconds(shanghai(2024, 3, 15, 11, 30)), epoch_seconds(shanghai(2024, 3, 15, 12, 30))
+    assert table.cost_interval(start, end, 2000, 14_000) == 10_000_000 + 11_800_000
+    assert general_cost(LADDER_CHANGED_HISTORY, SHANGHAI, start, end, 2000, 14_000) == 21_800_000
 
 
 def test_table_refuses_what_it_cannot_price() -> None:
     end_of_month = epoch_seconds(shanghai(2024, 4, 1))
     with pytest.raises(ValidationError, match="price_interval"):
         MARCH_TABLE.cost_interval(end_of_month - 60, end_of_month + 60, 10, 0)
-    with pytest.raises(ValidationError, match="not an interval"):
+    with pytest.raises(ValidationError, match="strictly increase"):
         MARCH_TABLE.cost_interval(end_of_month - 60, end_of_month - 120, 10, 0)
     with pytest.raises(ValidationError, match="negative"):
-        MARCH_TABLE.cost_readings([end_of_month - 60], [end_of_month], [-1], 0)
-    with pytest.raises(ValidationError, match="equally long"):
-        MARCH_TABLE.cost_readings([end_of_month - 60], [], [], 0)
-    for start in (end_of_month - 60, end_of_month - 7200):  # at the month's last instant (split) and inside (inline)
+        MARCH_TABLE.cost_series([end_of_month - 60, end_of_month], [-1], 0)
+    with pytest.raises(ValidationError, match="one more read time"):
+        MARCH_TABLE.cost_series([end_of_month - 60], [5], 0)
+    for start in (end_of_month - 60, end_of_month - 7200):
         with pytest.raises(ValidationError, match="integer"):
-            MARCH_TABLE.cost_readings([start], [start + 30], [1.5], 0)  # type: ignore[list-item]
+            MARCH_TABLE.cost_series([start, start + 30], [1.5], 0)  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="no tariff in force in 2023-12"):
         TariffTable.compile(SHANGHAI_HISTORY, SHANGHAI, BillingMonth(2023, 12))
+    assert MARCH_TABLE.cost_series([end_of_month], [], 7) == ReadingsCost(0, 7, 0)
 
 
 def test_a_month_starting_mid_way_is_covered_from_the_first_version() -> None:
@@ -104,49 +128,47 @@ def test_pricer_crosses_month_ends_through_the_general_pricer() -> None:
     assert inside == ((MARCH, 100 * 3000),)
 
 
-# One meter's readings: gaps of 0 to 7 hours between them, lengths of 1 s to 3 h, jittered by seconds.
-readings_strategy = st.lists(
-    st.tuples(st.integers(0, 7 * 3600), st.integers(1, 3 * 3600), st.integers(0, 3_000)), min_size=1, max_size=40
-)
+# One meter's series: reads 1 s to 7 h apart (a few seconds off the half hour, or a missed read or an outage)
+series_strategy = st.lists(st.tuples(st.integers(1, 7 * 3600), st.integers(0, 3_000)), min_size=1, max_size=40)
 
 
-def lay_out(month_start_s: int, month_end_s: int, shape: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    readings, at = [], month_start_s
-    for gap, length, energy in shape:
-        start, end = at + gap, min(at + gap + length, month_end_s)
-        if start >= end:
+def lay_out(first_read_s: int, month_end_s: int, shape: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    read_at, energies = [first_read_s], []
+    for gap, energy in shape:
+        if read_at[-1] + gap > month_end_s:
             break
-        readings.append((start, end, energy))
-        at = end
-    return readings
+        read_at.append(read_at[-1] + gap)
+        energies.append(energy)
+    return read_at, energies
 
 
 @pytest.mark.parametrize(
     ("history", "tz", "month"),
     [
         (CHANGED_HISTORY, SHANGHAI, MARCH),
+        (LADDER_CHANGED_HISTORY, SHANGHAI, MARCH),
         (LONDON_HISTORY, LONDON, MARCH),  # 23-hour day on the 31st
         (LONDON_HISTORY, LONDON, BillingMonth(2024, 10)),  # 25-hour day on the 27th
     ],
 )
 @settings(max_examples=60, deadline=None)
-@given(shape=readings_strategy, before=st.integers(0, 45_000), late_start=st.integers(0, 29 * 86400))
+@given(shape=series_strategy, before=st.integers(0, 45_000), late_start=st.integers(0, 30 * 86400))
 def test_table_equals_the_general_pricer(
     history: TariffHistory,
     tz: tzinfo,
     month: BillingMonth,
-    shape: list[tuple[int, int, int]],
+    shape: list[tuple[int, int]],
     before: int,
     late_start: int,
 ) -> None:
     table = TariffTable.compile(history, tz, month)
-    readings = lay_out(table.covers_from_s + late_start, table.covers_until_s, shape)
+    first_read = min(table.covers_from_s + late_start, table.covers_until_s - 1)
+    read_at, energies = lay_out(first_read, table.covers_until_s, shape)
     expected, month_energy = 0, before
-    for start, end, energy in readings:
+    for start, end, energy in zip(read_at, read_at[1:], energies, strict=False):
         expected += general_cost(history, tz, start, end, energy, month_energy)
         month_energy += energy
-    starts, ends, energies = (list(column) for column in zip(*readings, strict=True)) if readings else ([], [], [])
-    result = table.cost_readings(starts, ends, energies, before)
+    result = table.cost_series(read_at, energies, before)
     assert (result.cost_micro, result.month_energy_after) == (expected, month_energy)
 
 
