@@ -6,6 +6,7 @@ only loads what they remember, saves what they return and addresses the messages
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -25,6 +26,8 @@ from chalicelib.domain.meter_state import state_from_values
 from chalicelib.domain.notifications import Contact, Language, NotificationPolicy, Recipients, plan_notifications
 from chalicelib.domain.tenancy import Site
 from chalicelib.ports import TenancyRepository
+
+SITE_CACHE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,13 @@ class AlarmWatch:
     def __init__(self, alarms: DynamoAlarmRepository, tenancy: TenancyRepository) -> None:
         self._alarms = alarms
         self._tenancy = tenancy
+        self._sites: dict[tuple[str, str], tuple[float, Site | None]] = {}
 
     def judge(self, operator_id: str, site_id: str, sightings: list[MeterSighting],
               now: datetime) -> dict[str, AlarmState]:
         """Each meter's next alarm state (the caller stores it with the meter's state); records and SMS
         of whatever was raised or cleared are stored here."""
-        site = self._tenancy.get_site(operator_id, site_id)
+        site = self._site(operator_id, site_id)
         if site is None or not sightings:
             return {}
         policy = policy_for(site)
@@ -70,6 +74,15 @@ class AlarmWatch:
             self._alarms.save(operator_id, site_id, [], [event.alarm for event in events])
             self._notify(operator_id, site, events, now)
         return states
+
+    def _site(self, operator_id: str, site_id: str) -> Site | None:
+        """Sites' alarm settings, cached briefly: every bus run needs them, they change rarely."""
+        key, now = (operator_id, site_id), time.monotonic()
+        cached = self._sites.get(key)
+        if cached is None or now - cached[0] > SITE_CACHE_S:
+            cached = (now, self._tenancy.get_site(operator_id, site_id))
+            self._sites[key] = cached
+        return cached[1]
 
     def _notify(self, operator_id: str, site: Site, events: list[AlarmEvent], now: datetime) -> None:
         operator = self._tenancy.get_operator(operator_id)

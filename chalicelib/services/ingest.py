@@ -36,13 +36,14 @@ class ReadingIngest:
 
     def ingest(self, operator_id: str, site_id: str, collector_id: str, result: BatchResult,
                meters: list[Meter], now: datetime) -> IngestOutcome:
-        if not self._readings.first_sighting(operator_id, site_id, f"{collector_id}:{result.cycle}", now):
-            return IngestOutcome(duplicate=True)
         on_bus = {m.meter_id: m for m in meters if m.collector_id == collector_id}
         reads = decode_result(result, on_bus)
         answered = [r for r in reads if r.answered]
+        # Readings are keyed by meter and time, so a re-sent run rewrites the same items: idempotent.
         self._readings.put_readings(operator_id, [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered])
         states = self._next_states(operator_id, site_id, reads)
+        if not states:  # a re-sent or late run: every meter already holds a newer state
+            return IngestOutcome(duplicate=True, answered=len(answered))
         if self._alarms is not None:
             states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now)
         self._readings.put_states(operator_id, site_id, states)

@@ -165,12 +165,6 @@ class SendLockItem(MainItem, discriminator="send_lock"):
     until_ms = IntegerAttribute()
 
 
-class ResultSeenItem(MainItem, discriminator="result_seen"):
-    """Marks a bus run as ingested, so a re-sent result (lost ack, upload after an outage) is not stored twice."""
-
-    expires = TTLAttribute(null=True)
-
-
 class MeterStateItem(MainItem, discriminator="meter_state"):
     meter_id = UnicodeAttribute()
     read_at = UTCDateTimeAttribute()
@@ -206,7 +200,7 @@ class OutboxItem(MainItem, discriminator="outbox"):
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
-    BridgeItem, ConnectionItem, TunnelItem, SendLockItem, ResultSeenItem, MeterStateItem,
+    BridgeItem, ConnectionItem, TunnelItem, SendLockItem, MeterStateItem,
     AlarmStateItem, AlarmItem, OutboxItem,
 )
 

@@ -1,4 +1,4 @@
-"""Ingested bus runs: de-duplication markers, each meter's current state, and time-ordered readings."""
+"""Ingested bus runs: each meter's current state and its time-ordered readings."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamodb.alarm_codec import state_from_dict, state_to_dict
 from chalicelib.adapters.dynamodb.keys import site_pk
-from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem, ResultSeenItem
+from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem
 from chalicelib.domain.alarms import AlarmState
 
-SEEN_KEEP = timedelta(days=45)  # longer than the bridge's 30-day buffer, so a late upload is still caught
 READINGS_HOT = timedelta(days=90)
 # TTL is only a safety net: it must never remove a reading the daily archival has not moved yet, so it
 # lies two months past the hot window (DynamoDB Local does sweep expired items now and then, too).
@@ -40,17 +38,6 @@ def reading_pk(operator_id: str, meter_id: str) -> str:
 class DynamoReadingsRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-
-    def first_sighting(self, operator_id: str, site_id: str, run_key: str, now: datetime) -> bool:
-        """True the first time a bus run is seen; False for a re-sent one (already ingested)."""
-        try:
-            ResultSeenItem(pk=site_pk(operator_id, site_id), sk=f"RUN#{run_key}", expires=now + SEEN_KEEP).save(
-                condition=ResultSeenItem.pk.does_not_exist())
-        except PutError as exc:
-            if "ConditionalCheckFailed" in str(exc):
-                return False
-            raise
-        return True
 
     def get_state(self, operator_id: str, site_id: str, meter_id: str) -> StoredState | None:
         try:
