@@ -122,7 +122,8 @@ def price_segments(
     history: TariffHistory, segments: Sequence[Segment], energy: int, month_energy_before: int
 ) -> tuple[tuple[PricedPart, ...], int]:
     """Steps 1-2 of the model over contiguous segments; also the month-to-date energy at their end."""
-    shares = allocate_largest_remainder(energy, [segment.seconds for segment in segments])
+    spans = [segment.seconds for segment in segments]
+    shares = allocate_largest_remainder(energy, spans) if sum(spans) else [energy]  # a repeated read
     merged: dict[tuple[int, Rate, int, BillingMonth], int] = {}
     month, month_energy = segments[0].month, month_energy_before
     for segment, share in zip(segments, shares, strict=True):

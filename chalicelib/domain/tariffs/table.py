@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from itertools import accumulate, compress, islice, pairwise, repeat
-from operator import eq, lt
+from operator import eq
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.tariffs.allocation import allocate_largest_remainder
@@ -71,6 +71,7 @@ class TariffTable:
     def cost_series(self, read_at: Sequence[int], energies: Sequence[int], month_energy_before: int) -> ReadingsCost:
         """One meter's consecutive reads in this month: reading i is [read_at[i], read_at[i + 1]) with
         ``energies[i]``, after ``month_energy_before`` plus the energy of the readings before it."""
+        read_at = read_at if isinstance(read_at, list) else list(read_at)
         self._check_series(read_at, energies, month_energy_before)
         if not energies:
             return ReadingsCost(0, month_energy_before, 0)
@@ -81,7 +82,7 @@ class TariffTable:
             raise ValidationError("energy and times must be integers (centi-kWh, seconds), never float", field="energy")
         return ReadingsCost(total, month_energy[-1], multi_switch)
 
-    def _check_series(self, read_at: Sequence[int], energies: Sequence[int], month_energy_before: int) -> None:
+    def _check_series(self, read_at: list[int], energies: Sequence[int], month_energy_before: int) -> None:
         check_energy(0, month_energy_before)
         if len(read_at) != len(energies) + 1:
             raise ValidationError("a series needs one more read time than energies", field="read_at")
@@ -91,8 +92,10 @@ class TariffTable:
                 f"[{self.covers_from_s}, {self.covers_until_s}]: price a month end with price_interval",
                 field="read_at",
             )
-        if not all(map(lt, read_at, islice(read_at, 1, None))):
-            raise ValidationError("read times must strictly increase", field="read_at")
+        if sorted(read_at) != read_at:  # a repeated read (no duration) is priced at its instant, as price_interval does
+            raise ValidationError("read times must not go back", field="read_at")
+        if read_at[-1] == self.covers_until_s and len(read_at) > 1 and read_at[-2] == read_at[-1]:
+            raise ValidationError(f"a repeated read at the end of {self.month} is in the next month", field="read_at")
         if energies and min(energies) < 0:
             raise ValidationError("energy cannot be negative", field="energy")
 
@@ -101,7 +104,8 @@ class TariffTable:
         Σ_k price_k × (E(end of k) - E(start of k)) = last price × E(last read) - first price × E(first read)
         - Σ over switches of E(switch) × (price after - price before). Only switches cost Python steps."""
         first = bisect_right(self.segment_starts, read_at[0]) - 1
-        stop = bisect_left(self.segment_starts, read_at[-1])  # segments first..stop-1 hold the series
+        # segments first..stop-1 hold the series (just ``first`` when it lasts no time at all)
+        stop = max(bisect_left(self.segment_starts, read_at[-1]), first + 1)
         switches = self.segment_starts[first + 1 : stop]
         positions = list(map(bisect_left, repeat(read_at), switches))  # the first read at or after each switch
         steps = self.price_steps[first:]

@@ -65,10 +65,13 @@ class Segment:
 
 
 def segments_between(history: TariffHistory, tz: tzinfo, start_s: int, end_s: int) -> tuple[Segment, ...]:
-    """The maximal runs of constant (version, rate, month) covering [start_s, end_s), in time order."""
-    if end_s <= start_s:
-        raise ValidationError("an interval must end after it starts", field="end")
+    """The maximal runs of constant (version, rate, month) covering [start_s, end_s), in time order
+    (one empty segment at the instant when start_s == end_s)."""
+    if end_s < start_s:
+        raise ValidationError("an interval cannot end before it starts", field="end")
     history.index_at(start_s)  # refuses a period before the first version
+    if end_s == start_s:  # a repeated read: no duration, its energy (if any) is priced at that instant
+        return (Segment(start_s, end_s, *_key_at(history, tz, start_s)),)
     cuts = sorted(_change_candidates(history, tz, start_s, end_s))
     segments: list[Segment] = []
     for piece_start, piece_end in pairwise(cuts):

@@ -132,9 +132,16 @@ def test_interval_inputs_are_checked(energy: int, month_energy: int, message: st
         price_interval(SHANGHAI_HISTORY, SHANGHAI, shanghai(2024, 3, 5), shanghai(2024, 3, 5, 1), energy, month_energy)
 
 
-def test_an_interval_must_end_after_it_starts() -> None:
-    with pytest.raises(ValidationError, match="end after it starts"):
-        price_interval(SHANGHAI_HISTORY, SHANGHAI, shanghai(2024, 3, 5, 1), shanghai(2024, 3, 5, 1), 0, 0)
+def test_an_interval_cannot_end_before_it_starts() -> None:
+    with pytest.raises(ValidationError, match="cannot end before it starts"):
+        price_interval(SHANGHAI_HISTORY, SHANGHAI, shanghai(2024, 3, 5, 1, 1), shanghai(2024, 3, 5, 1), 0, 0)
+
+
+def test_a_repeated_read_is_priced_at_its_instant() -> None:
+    # no duration: 10:00 is the start of the sharp band, 50 × 12000
+    priced = price_interval(SHANGHAI_HISTORY, SHANGHAI, shanghai(2024, 3, 5, 10), shanghai(2024, 3, 5, 10), 50, 0)
+    assert [(part.rate, part.energy_centi_kwh) for part in priced.parts] == [(Rate.SHARP, 50)]
+    assert priced.cost_micro == 600_000
 
 
 def test_epoch_seconds_is_integer_and_refuses_naive_times() -> None:

@@ -98,8 +98,10 @@ def test_table_refuses_what_it_cannot_price() -> None:
     end_of_month = epoch_seconds(shanghai(2024, 4, 1))
     with pytest.raises(ValidationError, match="price_interval"):
         MARCH_TABLE.cost_interval(end_of_month - 60, end_of_month + 60, 10, 0)
-    with pytest.raises(ValidationError, match="strictly increase"):
+    with pytest.raises(ValidationError, match="must not go back"):
         MARCH_TABLE.cost_interval(end_of_month - 60, end_of_month - 120, 10, 0)
+    with pytest.raises(ValidationError, match="repeated read at the end of 2024-03 is in the next month"):
+        MARCH_TABLE.cost_series([end_of_month - 60, end_of_month, end_of_month], [1, 2], 0)
     with pytest.raises(ValidationError, match="negative"):
         MARCH_TABLE.cost_series([end_of_month - 60, end_of_month], [-1], 0)
     with pytest.raises(ValidationError, match="one more read time"):
@@ -128,15 +130,17 @@ def test_pricer_crosses_month_ends_through_the_general_pricer() -> None:
     assert inside == ((MARCH, 100 * 3000),)
 
 
-# One meter's series: reads 1 s to 7 h apart (a few seconds off the half hour, or a missed read or an outage)
-series_strategy = st.lists(st.tuples(st.integers(1, 7 * 3600), st.integers(0, 3_000)), min_size=1, max_size=40)
+# One meter's series: reads 0 s (a repeated read) to 7 h apart (off the half hour, a missed read, an outage)
+series_strategy = st.lists(
+    st.tuples(st.one_of(st.just(0), st.integers(1, 7 * 3600)), st.integers(0, 3_000)), min_size=1, max_size=40
+)
 
 
 def lay_out(first_read_s: int, month_end_s: int, shape: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     read_at, energies = [first_read_s], []
     for gap, energy in shape:
-        if read_at[-1] + gap > month_end_s:
-            break
+        if read_at[-1] + gap > month_end_s or read_at[-1] == month_end_s:
+            break  # past the month, or a repeated read at its very end (which is the next month's)
         read_at.append(read_at[-1] + gap)
         energies.append(energy)
     return read_at, energies
