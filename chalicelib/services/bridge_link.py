@@ -51,6 +51,7 @@ from chalicelib.services.reading_plan import standing_plans
 LOG = logging.getLogger("voltvend.bridge.link")
 INBOUND_LIMITS = Limits()
 TUNNEL_RETRIES = 5
+READ_NOW_CHUNK_TXNS = 16  # eight two-block meters
 SEND_LOCK_HOLD_MS = 5_000  # a crashed holder delays the channel at most this long
 SEND_LOCK_WAIT_S = 10.0
 Sender = Callable[[str, str], None]
@@ -169,9 +170,19 @@ class BridgeLink:
         return sent
 
     def read_now(self, bridge: Bridge, meters: list[Meter]) -> int:
-        """A one-off read of these meters ("read now"); returns how many buses it went to."""
-        batches = standing_plans(meters, f"now-{secrets.token_hex(6)}", 0)
-        return sum(self.send(bridge, b.bus, [b]) for b in batches if b.bus in bridge.collectors)
+        """A one-off read of these meters ("read now"); returns how many buses it went to.
+
+        Each bus gets its meters in small batches, run one after another there: each batch's result
+        comes back (and is stored) while the bus reads the next, so the last meter's state lands
+        shortly after the bus falls silent instead of after a whole bus's worth of ingestion."""
+        cycle = f"now-{secrets.token_hex(6)}"
+        asked = 0
+        for plan in standing_plans(meters, cycle, 0):
+            if plan.bus not in bridge.collectors:
+                continue
+            parts = chunks(plan, READ_NOW_CHUNK_TXNS)
+            asked += self.send(bridge, plan.bus, list(parts))
+        return asked
 
     def send(self, bridge: Bridge, collector_id: str, messages: list[Message]) -> bool:
         """Seal and push; False (and the bridge marked offline) when it is not connected."""
@@ -249,6 +260,12 @@ class BridgeLink:
 
     def bridges_of(self, operator_id: str, site_id: str) -> list[Bridge]:
         return [b for b in self._bridges.list(operator_id) if b.site_id == site_id]
+
+
+def chunks(plan: Batch, size: int) -> list[Batch]:
+    """Split a one-off batch into consecutive batches of at most ``size`` transactions, named ``cycle.n``."""
+    return [replace(plan, cycle=f"{plan.cycle}.{n}", txns=plan.txns[start:start + size])
+            for n, start in enumerate(range(0, len(plan.txns), size))]
 
 
 def plan_id(plan: Batch) -> str:
