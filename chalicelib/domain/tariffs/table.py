@@ -6,10 +6,11 @@ every part's price is its rate price plus its tier's increment, so
     cost = Σ parts' energy × rate price        (depends on time only: which segment)
          + Σ parts' energy × ladder increment  (depends on month-to-date energy only: which tier)
 
-The first sum is each segment's run of readings priced whole (prefix sums of energy), corrected at
-each switch for the one reading that straddles it (its largest-remainder split). The second is the
-overlap of the month-to-date energy range with each tier, per tariff version: a few integers per
-meter, however many readings. No datetime, no Decimal, no Python-level step per reading.
+Summed by parts, the first needs the month's energy E only at each switch: the prefix sum up to the
+reading that straddles it plus that reading's share before the switch (largest remainder; for two
+shares, the first rounded half up). The second is the overlap of the month-to-date energy range with
+each tier, per tariff version: a few integers per meter, however many readings. Per reading, only C
+loops run (order check, prefix sums); Python steps once per switch. No datetime, no Decimal.
 """
 
 from __future__ import annotations
@@ -104,8 +105,7 @@ class TariffTable:
         Σ_k price_k × (E(end of k) - E(start of k)) = last price × E(last read) - first price × E(first read)
         - Σ over switches of E(switch) × (price after - price before). Only switches cost Python steps."""
         first = bisect_right(self.segment_starts, read_at[0]) - 1
-        # segments first..stop-1 hold the series (just ``first`` when it lasts no time at all)
-        stop = max(bisect_left(self.segment_starts, read_at[-1]), first + 1)
+        stop = bisect_right(self.segment_starts, _last_instant(read_at))  # segments first..stop-1 hold the series
         switches = self.segment_starts[first + 1 : stop]
         positions = list(map(bisect_left, repeat(read_at), switches))  # the first read at or after each switch
         steps = self.price_steps[first:]
@@ -140,7 +140,7 @@ class TariffTable:
     def _ladder_cost(self, read_at: Sequence[int], energies: Sequence[int], month_energy: list[int]) -> int:
         """Σ energy × tier increment: the month-to-date range each tariff version saw, cut by its tiers."""
         history = self.history
-        first, last = history.index_at(read_at[0]), history.index_at(read_at[-1] - 1)
+        first, last = history.index_at(read_at[0]), history.index_at(_last_instant(read_at))
         marks = [month_energy[0]]
         for version in range(first + 1, last + 1):
             marks.append(self._month_energy_at(history.effective_epochs[version], read_at, energies, month_energy))
@@ -158,6 +158,12 @@ class TariffTable:
         reading = position - 1
         shares = self._shares(read_at[reading], read_at[position], energies[reading])
         return month_energy[reading] + sum(share for k, share in shares if self.segment_starts[k] < instant)
+
+
+def _last_instant(read_at: Sequence[int]) -> int:
+    """The series' last priced instant: its last second, or its end when it ends with a repeated read
+    (whose energy is priced at that instant, as ``price_interval`` does)."""
+    return read_at[-1] if read_at[-2] == read_at[-1] else read_at[-1] - 1
 
 
 def _energy_at_switches(

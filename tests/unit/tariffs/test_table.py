@@ -94,6 +94,15 @@ def test_a_new_ladder_mid_month_prices_the_energy_after_the_change() -> None:
     assert general_cost(LADDER_CHANGED_HISTORY, SHANGHAI, start, end, 2000, 14_000) == 21_800_000
 
 
+def test_repeated_reads_at_a_tariff_change_are_priced_under_the_new_version() -> None:
+    # 15 March 12:00 is peak under B: 100 × 11000 whether the series is just that instant or runs on
+    change = epoch_seconds(shanghai(2024, 3, 15, 12))
+    assert MARCH_TABLE.cost_series([change, change], [100], 0).cost_micro == 1_100_000
+    assert MARCH_TABLE.cost_series([change - 60, change, change], [0, 100], 0).cost_micro == 1_100_000
+    assert MARCH_TABLE.cost_series([change - 60, change, change, change + 60], [0, 100, 0], 0).cost_micro == 1_100_000
+    assert general_cost(CHANGED_HISTORY, SHANGHAI, change, change, 100, 0) == 1_100_000
+
+
 def test_table_refuses_what_it_cannot_price() -> None:
     end_of_month = epoch_seconds(shanghai(2024, 4, 1))
     with pytest.raises(ValidationError, match="price_interval"):
@@ -130,10 +139,13 @@ def test_pricer_crosses_month_ends_through_the_general_pricer() -> None:
     assert inside == ((MARCH, 100 * 3000),)
 
 
-# One meter's series: reads 0 s (a repeated read) to 7 h apart (off the half hour, a missed read, an outage)
+# One meter's series: reads 0 s (a repeated read) to 7 h apart, often on the hour where the switches are
 series_strategy = st.lists(
-    st.tuples(st.one_of(st.just(0), st.integers(1, 7 * 3600)), st.integers(0, 3_000)), min_size=1, max_size=40
+    st.tuples(st.one_of(st.sampled_from([0, 1800, 3600]), st.integers(1, 7 * 3600)), st.integers(0, 3_000)),
+    min_size=1,
+    max_size=40,
 )
+starts_strategy = st.one_of(st.integers(0, 30 * 24).map(lambda hours: hours * 3600), st.integers(0, 30 * 86400))
 
 
 def lay_out(first_read_s: int, month_end_s: int, shape: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
@@ -155,8 +167,8 @@ def lay_out(first_read_s: int, month_end_s: int, shape: list[tuple[int, int]]) -
         (LONDON_HISTORY, LONDON, BillingMonth(2024, 10)),  # 25-hour day on the 27th
     ],
 )
-@settings(max_examples=60, deadline=None)
-@given(shape=series_strategy, before=st.integers(0, 45_000), late_start=st.integers(0, 30 * 86400))
+@settings(max_examples=80, deadline=None)
+@given(shape=series_strategy, before=st.integers(0, 45_000), late_start=starts_strategy)
 def test_table_equals_the_general_pricer(
     history: TariffHistory,
     tz: tzinfo,
