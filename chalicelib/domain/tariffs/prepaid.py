@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.tariffs.model import RatePrices, TariffHistory, epoch_seconds
 from chalicelib.domain.tariffs.pricing import check_energy, price_interval
 from chalicelib.domain.tariffs.timeline import BillingMonth
@@ -42,24 +43,26 @@ class LadderPush:
 
 
 def plan_ladder_push(
-    history: TariffHistory,
-    tz: tzinfo,
-    start: datetime,
-    end: datetime,
-    energy_centi_kwh: int,
-    month_energy_before: int,
+    history: TariffHistory, tz: tzinfo, start: datetime, end: datetime, energy_centi_kwh: int, month_energy_before: int
 ) -> LadderPush:
     """After a reading of a prepaid meter over [start, end): which tier it is in now and what to push.
     ``month_energy_before`` is the month-to-date energy at ``start``; when the interval crosses a month
     end, the new month's share of the energy is apportioned by time, as for cloud-billed meters."""
-    priced = price_interval(history, tz, start, end, energy_centi_kwh, month_energy_before)
+    start_month, end_month = BillingMonth.of(epoch_seconds(start), tz), BillingMonth.of(epoch_seconds(end), tz)
+    if start_month == end_month:
+        check_energy(energy_centi_kwh, month_energy_before)
+        if end < start:
+            raise ValidationError("an interval cannot end before it starts", field="end")
+        month_energy_after = month_energy_before + energy_centi_kwh
+    else:  # the new month's share by time, exactly as the cloud-billed pricing apportions it
+        priced = price_interval(history, tz, start, end, energy_centi_kwh, month_energy_before)
+        month_energy_after = priced.month_energy_after
     tariff_before, tariff_now = history.in_force_at(start), history.in_force_at(end)
     tier_before = tariff_before.ladder.tier_of(month_energy_before)
-    tier_now = tariff_now.ladder.tier_of(priced.month_energy_after)
-    start_month, end_month = BillingMonth.of(epoch_seconds(start), tz), BillingMonth.of(epoch_seconds(end), tz)
+    tier_now = tariff_now.ladder.tier_of(month_energy_after)
     return LadderPush(
         month=end_month,
-        month_energy_after=priced.month_energy_after,
+        month_energy_after=month_energy_after,
         tier_before=tier_before,
         tier_now=tier_now,
         month_rolled_over=end_month != start_month,
