@@ -3,6 +3,9 @@ at month rollover."""
 
 from __future__ import annotations
 
+import pytest
+
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.tariffs import RatePrices, meter_prices_at
 from tests.unit.tariffs.sample_tariffs import CHANGED_HISTORY, SHANGHAI, SHANGHAI_HISTORY, push_in_shanghai, shanghai
 
@@ -51,3 +54,8 @@ def test_prices_for_a_scheduled_push() -> None:
     assert meter_prices_at(CHANGED_HISTORY, SHANGHAI, shanghai(2024, 3, 15, 12), 45_000) == RatePrices(
         16000, 14000, 10000, 6200
     )
+
+
+def test_a_push_plan_refuses_an_interval_going_back() -> None:
+    with pytest.raises(ValidationError, match="cannot end before it starts"):
+        push_in_shanghai(shanghai(2024, 3, 5, 12, 30), shanghai(2024, 3, 5, 12), 100, 0)
