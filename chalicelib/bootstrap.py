@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
+    from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.adapters.sms import SmsSender
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
+    from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
+    from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
@@ -46,6 +49,9 @@ class Services:
     alarms: DynamoAlarmRepository
     notifier: Notifier
     alarm_queries: AlarmQueries
+    rollups: DailyRollups
+    energy_report: EnergyReport
+    rollup_repo: DynamoRollupRepository
     clock: SystemClock
 
 
@@ -57,6 +63,7 @@ def get_services() -> Services:
     from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
     from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
+    from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
     from chalicelib.adapters.dynamodb.session_repo import DynamoSessionStore
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
@@ -66,9 +73,11 @@ def get_services() -> Services:
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
+    from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
+    from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
@@ -84,6 +93,7 @@ def get_services() -> Services:
     bridges = DynamoBridgeRepository(connection)
     readings = DynamoReadingsRepository(connection)
     alarms = DynamoAlarmRepository(connection)
+    rollup_repo = DynamoRollupRepository(connection)
     ingest = ReadingIngest(readings, AlarmWatch(alarms, tenancy))
     bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
     return Services(
@@ -100,6 +110,9 @@ def get_services() -> Services:
         alarms=alarms,
         notifier=Notifier(alarms, _sms_sender(settings), clock),
         alarm_queries=AlarmQueries(alarms, readings, tenancy, oplog, clock),
+        rollups=DailyRollups(readings, rollup_repo, tenancy),
+        rollup_repo=rollup_repo,
+        energy_report=EnergyReport(rollup_repo, tenancy),
         clock=clock,
     )
 

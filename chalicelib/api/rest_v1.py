@@ -8,7 +8,9 @@ from chalice.app import Response
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import ALL_SITES, Permission, parse_permissions, parse_role
 from chalicelib.domain.actor import Actor
+from chalicelib.domain.daily import RATES
 from chalicelib.domain.errors import DomainError, ValidationError
+from chalicelib.domain.money import format_amount
 from chalicelib.services.staff_admin import StaffDraft
 from chalicelib.web.guards import api, domain_error_json, json_response, signer
 from chalicelib.web.http import client_ip, json_object, query_params
@@ -146,3 +148,18 @@ def list_bridges(actor: Actor) -> Response:
 def revoke_bridge(actor: Actor, bridge_id: str) -> Response:
     get_services().bridge_admin.revoke(actor, bridge_id)
     return json_response({"bridge_id": bridge_id, "status": "revoked"})
+
+
+@bp.route("/api/v1/sites/{site_id}/energy", methods=["GET"])
+@api(bp, Permission.REPORTS_VIEW)
+def energy_by_day(actor: Actor, site_id: str) -> Response:
+    """Energy analysis (SPEC 28): daily roll-ups of one scope (building, floor, unit, meter) over dates."""
+    params = query_params(bp.current_request)
+    first, last, scope = params.get("from", ""), params.get("to", ""), params.get("scope", "")
+    days = get_services().energy_report.days(actor, site_id, first, last, scope)
+    return json_response({"site_id": site_id, "scope": scope, "days": [
+        {"day": day, "energy_kwh": str(f.energy_kwh), "energy_by_rate": dict(zip(RATES, map(str, f.energy_by_rate),
+                                                                                   strict=True)),
+         "spent": None if f.spent_minor is None else format_amount(f.spent_minor),
+         "purchased": None if f.purchased_minor is None else format_amount(f.purchased_minor),
+         "purchases": f.purchases} for day, _, f in days]})

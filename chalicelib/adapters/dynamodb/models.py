@@ -197,11 +197,20 @@ class OutboxItem(MainItem, discriminator="outbox"):
     sent_at = UTCDateTimeAttribute(null=True)
 
 
+class DayItem(MainItem, discriminator="day"):
+    """One day's roll-up of one scope: ``meter:<id>``, ``unit:<id>``, ``floor:<building>/<floor>`` or
+    ``building:<id>``."""
+
+    day = UnicodeAttribute()
+    scope = UnicodeAttribute()
+    figures = JSONDictAttribute()
+
+
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
     BridgeItem, ConnectionItem, TunnelItem, SendLockItem, MeterStateItem,
-    AlarmStateItem, AlarmItem, OutboxItem,
+    AlarmStateItem, AlarmItem, OutboxItem, DayItem,
 )
 
 

@@ -80,6 +80,16 @@ class DynamoReadingsRepository:
         return [(item.at_ms, dict(item.values)) for item in items]
 
 
+    def last_reading_before(self, operator_id: str, meter_id: str, before_ms: int) -> dict[str, Any] | None:
+        items = list(ReadingItem.query(reading_pk(operator_id, meter_id), ReadingItem.at_ms < before_ms,
+                                       scan_index_forward=False, limit=1))
+        return dict(items[0].values) if items else None
+
+    def readings_between(self, operator_id: str, meter_id: str, start_ms: int,
+                         end_ms: int) -> list[tuple[int, dict[str, Any]]]:
+        items = ReadingItem.query(reading_pk(operator_id, meter_id), ReadingItem.at_ms.between(start_ms, end_ms - 1))
+        return [(item.at_ms, dict(item.values)) for item in items]
+
     def readings_before(self, operator_id: str, meter_id: str, before_ms: int) -> list[tuple[int, dict[str, Any]]]:
         items = ReadingItem.query(reading_pk(operator_id, meter_id), ReadingItem.at_ms < before_ms,
                                   consistent_read=True)
