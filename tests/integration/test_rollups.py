@@ -34,7 +34,7 @@ def reading(kwh: str, flat: str, remaining: str, purchased: str, count: int) -> 
 def site(new_operator: OperatorFixture) -> Iterator[str]:
     services, op, now = get_services(), new_operator.operator_id, datetime.now(UTC)
     services.tenancy.add_site(Site(op, "site_r", "Roll park"), operation(op, "test", "site.create", "s", now))
-    services.tenancy.add_units([Unit(op, "site_r", "u1", "b1", "2", "B201"), Unit(op, "site_r", "u2", "b1", "2", "B202")])
+    services.tenancy.add_units([Unit(op, "site_r", f"u{n}", "b1", "2", f"B20{n}") for n in (1, 2)])
     services.tenancy.add_meters([Meter(op, "site_r", f"m{n}", f"S{n}", "DTSY1352", "c1", n, f"u{n}",
                                        BillingMode.PREPAID_METER) for n in (1, 2)])
     # m1: opening 100.00 kWh the evening before; the day uses 12.50 kWh and buys 50.00
