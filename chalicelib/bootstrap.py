@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
+    from chalicelib.services.tariffs import TariffService
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Services:
     alarm_queries: AlarmQueries
     rollups: DailyRollups
     energy_report: EnergyReport
+    tariffs: TariffService
     rollup_repo: DynamoRollupRepository
     clock: SystemClock
 
@@ -66,6 +68,7 @@ def get_services() -> Services:
     from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
     from chalicelib.adapters.dynamodb.session_repo import DynamoSessionStore
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
+    from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.services.alarm_queries import AlarmQueries
@@ -75,12 +78,14 @@ def get_services() -> Services:
     from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.ingest import ReadingIngest
+    from chalicelib.services.meter_commands import MeterCommands
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
+    from chalicelib.services.tariffs import TariffService
 
     settings = get_settings()
     connection = bind_models(settings)
@@ -96,6 +101,9 @@ def get_services() -> Services:
     rollup_repo = DynamoRollupRepository(connection)
     ingest = ReadingIngest(readings, AlarmWatch(alarms, tenancy))
     bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
+    tariff_repo = DynamoTariffRepository(connection)
+    meter_commands = MeterCommands(bridge_link, tariff_repo, tenancy, clock)
+    bridge_link.command_results = meter_commands.take_result
     return Services(
         auth=AuthService(staff, sessions, oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(staff, sessions, hasher, clock, tenancy),
@@ -113,6 +121,7 @@ def get_services() -> Services:
         rollups=DailyRollups(readings, rollup_repo, tenancy),
         rollup_repo=rollup_repo,
         energy_report=EnergyReport(rollup_repo, tenancy),
+        tariffs=TariffService(tariff_repo, meter_commands, bridge_link, tenancy, readings, oplog, clock),
         clock=clock,
     )
 

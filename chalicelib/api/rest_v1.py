@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 from chalice.app import Response
 
 from chalicelib.bootstrap import get_services
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb.tariff_repo import CommandRecord
 from chalicelib.domain.access import ALL_SITES, Permission, parse_permissions, parse_role
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.daily import RATES
@@ -163,3 +168,40 @@ def energy_by_day(actor: Actor, site_id: str) -> Response:
          "spent": None if f.spent_minor is None else format_amount(f.spent_minor),
          "purchased": None if f.purchased_minor is None else format_amount(f.purchased_minor),
          "purchases": f.purchases} for day, _, f in days]})
+
+
+def _command_json(record: CommandRecord) -> dict[str, object]:
+    return {"command_id": record.command_id, "kind": record.kind, "meter_id": record.meter_id, "bus": record.bus,
+            "status": record.status, "detail": record.detail, "updated_at": record.updated_at.isoformat()}
+
+
+@bp.route("/api/v1/sites/{site_id}/tariff", methods=["POST"])
+@api(bp, Permission.SETTINGS_MANAGE)
+def add_tariff_version(actor: Actor, site_id: str) -> Response:
+    """A new tariff version for the site (never an edit); see tariff_codec for the format."""
+    from chalicelib.adapters.dynamodb.tariff_codec import tariff_to_json
+
+    tariff = get_services().tariffs.add_site_version(actor, site_id, json_object(bp.current_request))
+    return json_response(tariff_to_json(tariff), status=201)
+
+
+@bp.route("/api/v1/sites/{site_id}/tariff", methods=["GET"])
+@api(bp, Permission.METERS_VIEW)
+def tariff_history(actor: Actor, site_id: str) -> Response:
+    from chalicelib.adapters.dynamodb.tariff_codec import tariff_to_json
+
+    history = get_services().tariffs.history(actor, site_id)
+    return json_response({"versions": [tariff_to_json(t) for t in history.versions] if history else []})
+
+
+@bp.route("/api/v1/sites/{site_id}/tariff/push", methods=["POST"])
+@api(bp, Permission.METERS_CONTROL)
+def push_tariff(actor: Actor, site_id: str) -> Response:
+    records = get_services().tariffs.push_prices(actor, site_id)
+    return json_response({"commands": [_command_json(r) for r in records]}, status=202)
+
+
+@bp.route("/api/v1/sites/{site_id}/commands", methods=["GET"])
+@api(bp, Permission.METERS_VIEW)
+def meter_commands(actor: Actor, site_id: str) -> Response:
+    return json_response({"commands": [_command_json(r) for r in get_services().tariffs.commands(actor, site_id)]})

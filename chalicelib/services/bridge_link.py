@@ -51,6 +51,7 @@ from chalicelib.services.reading_plan import standing_plans
 LOG = logging.getLogger("voltvend.bridge.link")
 INBOUND_LIMITS = Limits()
 TUNNEL_RETRIES = 5
+COMMAND_PREFIX = "cmd-"
 READ_NOW_CHUNK_TXNS = 16  # eight two-block meters
 SEND_LOCK_HOLD_MS = 5_000  # a crashed holder delays the channel at most this long
 SEND_LOCK_WAIT_S = 10.0
@@ -69,6 +70,8 @@ class BridgeLink:
         self._ingest = ingest
         self._send = send
         self._clock = clock
+        # Set by the composition root: commands live in a service that itself sends through this link.
+        self.command_results: Callable[[Bridge, BatchResult], None] | None = None
 
     # -- connection lifecycle ----------------------------------------------------------------
     def connect(self, connection_id: str, bridge_id: str, credential: str) -> bool:
@@ -151,6 +154,10 @@ class BridgeLink:
     def _take_result(self, bridge: Bridge, collector_id: str, result: BatchResult) -> None:
         if result.bus != collector_id:
             LOG.warning("result for bus %s arrived on channel %s; dropped", result.bus, collector_id)
+            return
+        if result.cycle.startswith(COMMAND_PREFIX):
+            if self.command_results is not None:
+                self.command_results(bridge, result)
             return
         meter_ids = {item.id.partition("@")[0] for item in result.results}
         meters = self._tenancy.get_meters(bridge.operator_id, bridge.site_id, meter_ids)

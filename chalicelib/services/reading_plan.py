@@ -78,19 +78,21 @@ def decode_result(result: BatchResult, meters_by_id: dict[str, Meter]) -> list[D
         if item.resp is None:
             read.problems.append(f"{item.id}: {item.error.value if item.error else 'no answer'}")
             continue
-        _decode_into(read, meter, int(start_hex, 16), item.id, item.resp)
+        _decode_into(read, meter, start_hex, item.id, item.resp)
     return list(reads.values())
 
 
-def _decode_into(read: DecodedRead, meter: Meter, start: int, item_id: str, response: bytes) -> None:
+def _decode_into(read: DecodedRead, meter: Meter, block_ref: str, item_id: str, response: bytes) -> None:
     try:
         profile = profile_for(meter.model)
-        block = next(b for b in blocks_for(meter.model) if b.address == start)
-        reply = parse_response(build_read_request(meter.address, block.address, block.count), response)
-    except (ProfileError, StopIteration, FrameError) as error:
+        start_hex, _, count_text = block_ref.partition(":")
+        start = int(start_hex, 16)
+        count = int(count_text) if count_text else next(b.count for b in blocks_for(meter.model) if b.address == start)
+        reply = parse_response(build_read_request(meter.address, start, count), response)
+    except (ProfileError, StopIteration, FrameError, ValueError) as error:
         read.problems.append(f"{item_id}: {error or 'unknown block'}")
         return
     if isinstance(reply, ExceptionReply):
         read.problems.append(f"{item_id}: exception {reply.code:02d}")
     elif isinstance(reply, RegistersReply):
-        read.values.update(decode_block(profile, block.address, reply.registers))
+        read.values.update(decode_block(profile, start, reply.registers))

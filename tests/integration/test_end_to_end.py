@@ -117,3 +117,26 @@ def test_read_now_reaches_every_meter_through_the_real_bridge(live_site: tuple[S
         assert state.values["remaining_amount"] == truth[meter.address]["remaining_amount"]
     page_rows = services.sites.overview(admin_actor(new_operator), site.site_id).rows
     assert {row.condition.value for row in page_rows} <= {"normal", "alarm-1", "alarm-2", "arrears"}
+
+
+TARIFF = {"effective_from": "2026-01-01T00:00:00+08:00",
+          "prices": {"sharp": "1.3100", "peak": "0.9700", "flat": "0.6600", "valley": "0.3300"},
+          "schedule": [{"starts_on": [1, 1], "bands": [["00:00", "valley"], ["08:00", "flat"], ["18:00", "peak"],
+                                                       ["19:00", "sharp"], ["21:00", "flat"], ["23:00", "valley"]]}]}
+
+
+def test_a_tariff_reaches_every_prepaid_meter_and_is_confirmed_by_read_back(
+        live_site: tuple[SiteFixture, BridgeProcess], new_operator: OperatorFixture) -> None:
+    site, _ = live_site
+    services, actor = get_services(), admin_actor(new_operator)
+    services.tariffs.add_site_version(actor, site.site_id, TARIFF)
+    records = services.tariffs.push_prices(actor, site.site_id)
+    assert len(records) == len(site.meters)
+
+    def all_settled() -> bool:
+        return all(r.status in {"delivered", "failed"} for r in services.tariffs.commands(actor, site.site_id))
+
+    wait_for(all_settled, "every price push to be judged by its read-back")
+    assert {r.status for r in services.tariffs.commands(actor, site.site_id)} == {"delivered"}
+    for meter in simulated(site).values():
+        assert {k: str(v) for k, v in meter["prices"].items()} == TARIFF["prices"]

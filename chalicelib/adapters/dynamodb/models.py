@@ -206,11 +206,31 @@ class DayItem(MainItem, discriminator="day"):
     figures = JSONDictAttribute()
 
 
+class TariffItem(MainItem, discriminator="tariff"):
+    """One tariff version of a site (scope ``site``) or a meter (scope ``meter:<id>``); never edited."""
+
+    scope = UnicodeAttribute()
+    body = JSONDictAttribute()
+
+
+class CommandItem(MainItem, discriminator="command"):
+    """A command sent to one meter through the bridge, and what its read-back said."""
+
+    command_kind = UnicodeAttribute()
+    meter_id = UnicodeAttribute()
+    bus = UnicodeAttribute()
+    status = UnicodeAttribute()
+    detail = UnicodeAttribute(default="")
+    expected = JSONDictAttribute(null=True)  # register values the read-back must show
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
     BridgeItem, ConnectionItem, TunnelItem, SendLockItem, MeterStateItem,
-    AlarmStateItem, AlarmItem, OutboxItem, DayItem,
+    AlarmStateItem, AlarmItem, OutboxItem, DayItem, TariffItem, CommandItem,
 )
 
 

@@ -1,0 +1,62 @@
+"""Versioned tariffs per site (and per meter where one overrides the site), and meter commands' state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pynamodb.connection import Connection
+
+from chalicelib.adapters.dynamodb.keys import site_pk
+from chalicelib.adapters.dynamodb.models import CommandItem, TariffItem
+from chalicelib.adapters.dynamodb.tariff_codec import tariff_from_json, tariff_to_json
+from chalicelib.domain.tariffs import Tariff, TariffHistory
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    command_id: str
+    kind: str
+    meter_id: str
+    bus: str
+    status: str  # sent, delivered, failed
+    detail: str
+    created_at: datetime
+    updated_at: datetime
+    expected: dict[str, str] | None = None
+
+
+class DynamoTariffRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add_version(self, operator_id: str, site_id: str, scope: str, tariff: Tariff) -> None:
+        TariffItem(pk=site_pk(operator_id, site_id), sk=f"TARIFF#{scope}#{tariff.effective_from.isoformat()}",
+                   scope=scope, body=tariff_to_json(tariff)).save(condition=TariffItem.pk.does_not_exist())
+
+    def history(self, operator_id: str, site_id: str, scope: str = "site") -> TariffHistory | None:
+        items = TariffItem.query(site_pk(operator_id, site_id), TariffItem.sk.startswith(f"TARIFF#{scope}#"))
+        versions = tuple(sorted((tariff_from_json(item.body) for item in items), key=lambda t: t.effective_from))
+        return TariffHistory(versions) if versions else None
+
+    def record_command(self, operator_id: str, site_id: str, record: CommandRecord) -> None:
+        CommandItem(pk=site_pk(operator_id, site_id), sk=f"CMD#{record.command_id}", command_kind=record.kind,
+                    meter_id=record.meter_id, bus=record.bus, status=record.status, detail=record.detail,
+                    expected=record.expected, created_at=record.created_at, updated_at=record.updated_at).save()
+
+    def command(self, operator_id: str, site_id: str, command_id: str) -> CommandRecord | None:
+        try:
+            item = CommandItem.get(site_pk(operator_id, site_id), f"CMD#{command_id}")
+        except CommandItem.DoesNotExist:
+            return None
+        return _record(item)
+
+    def commands(self, operator_id: str, site_id: str) -> list[CommandRecord]:
+        items = CommandItem.query(site_pk(operator_id, site_id), CommandItem.sk.startswith("CMD#"))
+        return sorted((_record(i) for i in items), key=lambda r: r.created_at, reverse=True)
+
+
+def _record(item: CommandItem) -> CommandRecord:
+    return CommandRecord(item.sk.removeprefix("CMD#"), item.command_kind, item.meter_id, item.bus, item.status,
+                         item.detail or "", item.created_at, item.updated_at,
+                         dict(item.expected) if item.expected else None)

@@ -1,0 +1,100 @@
+"""Site tariffs (versioned, SPEC pricing) and pushing the prices in force to the site's prepaid meters."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
+from chalicelib.adapters.dynamodb.tariff_codec import tariff_from_json
+from chalicelib.adapters.dynamodb.tariff_repo import CommandRecord, DynamoTariffRepository
+from chalicelib.domain.access import Permission
+from chalicelib.domain.actor import Actor
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.tariffs import Tariff, TariffHistory, meter_prices_at
+from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
+from chalicelib.ports import Clock, OperationLog, TenancyRepository
+from chalicelib.services.audit import operation
+from chalicelib.services.bridge_link import BridgeLink
+from chalicelib.services.meter_commands import MeterCommands
+
+
+class TariffService:
+    def __init__(self, tariffs: DynamoTariffRepository, commands: MeterCommands, link: BridgeLink,
+                 tenancy: TenancyRepository, readings: DynamoReadingsRepository, oplog: OperationLog,
+                 clock: Clock) -> None:
+        self._tariffs = tariffs
+        self._commands = commands
+        self._link = link
+        self._tenancy = tenancy
+        self._readings = readings
+        self._oplog = oplog
+        self._clock = clock
+
+    def add_site_version(self, actor: Actor, site_id: str, body: Any) -> Tariff:
+        actor.require(Permission.SETTINGS_MANAGE)
+        self._site(actor, site_id)
+        tariff = tariff_from_json(body)
+        try:
+            self._tariffs.add_version(actor.operator_id, site_id, "site", tariff)
+        except Exception as error:
+            if "ConditionalCheckFailed" in str(error):
+                raise Conflict("a version with this effective time exists; versions are never edited") from error
+            raise
+        self._oplog.append(operation(actor.operator_id, actor.username, "tariff.add_version", f"site:{site_id}",
+                                     self._clock.now(), after=body if isinstance(body, dict) else None,
+                                     source_ip=actor.source_ip))
+        return tariff
+
+    def history(self, actor: Actor, site_id: str) -> TariffHistory | None:
+        actor.require(Permission.METERS_VIEW)
+        self._site(actor, site_id)
+        return self._tariffs.history(actor.operator_id, site_id)
+
+    def push_prices(self, actor: Actor, site_id: str) -> list[CommandRecord]:
+        """Write the prices in force now (with each meter's ladder tier) into every prepaid meter."""
+        actor.require(Permission.METERS_CONTROL)
+        self._site(actor, site_id)
+        history = self._tariffs.history(actor.operator_id, site_id)
+        if history is None:
+            raise NotFound("the site has no tariff yet")
+        operator = self._tenancy.get_operator(actor.operator_id)
+        zone = ZoneInfo(operator.timezone if operator else "UTC")
+        bridges = {c: b for b in self._link.bridges_of(actor.operator_id, site_id) for c in b.collectors}
+        records = []
+        for meter in self._tenancy.list_meters(actor.operator_id, site_id):
+            bridge = bridges.get(meter.collector_id)
+            if meter.billing_mode is BillingMode.PREPAID_METER and bridge is not None:
+                prices = meter_prices_at(history, zone, self._clock.now(), self._month_energy(meter, zone))
+                records.append(self._commands.push_prices(bridge, meter, prices))
+        self._oplog.append(operation(actor.operator_id, actor.username, "tariff.push_prices", f"site:{site_id}",
+                                     self._clock.now(), source_ip=actor.source_ip, meters=len(records)))
+        return records
+
+    def commands(self, actor: Actor, site_id: str) -> list[CommandRecord]:
+        actor.require(Permission.METERS_VIEW)
+        self._site(actor, site_id)
+        return self._tariffs.commands(actor.operator_id, site_id)
+
+    def _month_energy(self, meter: Meter, zone: ZoneInfo) -> int:
+        """This month's energy in centi-kWh so far (the ladder's position); 0 while unknown."""
+        local = self._clock.now().astimezone(zone)
+        month_start = int(local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+        opening = self._readings.last_reading_before(meter.operator_id, meter.meter_id, month_start)
+        states = self._readings.get_states(meter.operator_id, meter.site_id, [meter.meter_id])
+        if opening is None or not states or "energy_total" not in states[0].values:
+            return 0
+        return int((_kwh(states[0].values["energy_total"]) - _kwh(opening.get("energy_total", 0))) * 100)
+
+    def _site(self, actor: Actor, site_id: str) -> Site:
+        check_id(site_id, field="site_id")
+        site = self._tenancy.get_site(actor.operator_id, site_id)
+        if site is None or not actor.grant.covers_site(site_id):
+            raise NotFound("no such site")
+        return site
+
+
+def _kwh(value: object) -> Any:
+    from decimal import Decimal
+
+    return Decimal(str(value))
