@@ -6,6 +6,7 @@ a newer current state; a re-sent run is recognised and stored once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ class IngestOutcome:
     silent: int = 0
 
 
-def _exact(values: dict[str, object]) -> dict[str, str | int]:
+def _exact(values: Mapping[str, object]) -> dict[str, str | int]:
     """Decimals as exact text, integers as they are: nothing passes through float."""
     return {k: v if isinstance(v, int) else str(v) for k, v in values.items()}
 
