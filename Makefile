@@ -47,7 +47,10 @@ $(DDB_PKG):
 demo: install
 	@$(BIN)/python -m infra.local.demo
 
+# The whole suite: lint and types first (cheap, and a red flag early), then every test.
 test: install
+	@$(BIN)/ruff check .
+	@$(BIN)/mypy app.py chalicelib gateway-bridge/gateway_bridge infra bench
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: install
@@ -55,7 +58,6 @@ test-fast: install
 
 lint: install
 	@$(BIN)/ruff check .
-	@$(BIN)/ruff format --check . || true
 
 typecheck: install
 	@$(BIN)/mypy app.py chalicelib gateway-bridge/gateway_bridge infra bench
