@@ -6,9 +6,7 @@ every credential and region sees the same tables.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -16,6 +14,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.local.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 NPM_DIR = ROOT / ".local" / "ddb"
@@ -66,13 +66,7 @@ class DynamoDBLocal:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process_group(self.process, grace_s=10.0)
 
 
 def start(*, data_dir: Path | None = None, port: int | None = None, log_dir: Path | None = None) -> DynamoDBLocal:

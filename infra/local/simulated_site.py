@@ -7,14 +7,14 @@ stops it by PID.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from infra.local.processes import stop_process_group
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -80,13 +80,7 @@ class RunningSite:
         return f"http://{control['host']}:{control['port']}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process_group(self.process, grace_s=15.0)
 
 
 def start_site(work_dir: Path, name: str, buses: list[SimBus], *, state_file: Path | None = None,

@@ -7,6 +7,7 @@ own; all item classes live in one table, so they share the base class's connecti
 from __future__ import annotations
 
 from pynamodb.connection import Connection
+from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.models import ALL_ITEM_CLASSES, MainItem, ReadingItem
 from chalicelib.config import Settings
@@ -16,27 +17,20 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "loc
 
 def bind_models(settings: Settings) -> Connection:
     """Bind every model to the configured table; returns the shared low-level connection."""
-    meta = MainItem.Meta
-    meta.table_name = settings.main_table
-    meta.region = settings.region
-    meta.host = settings.ddb_host
-    if settings.ddb_host:
-        meta.aws_access_key_id = LOCAL_CREDENTIALS["aws_access_key_id"]
-        meta.aws_secret_access_key = LOCAL_CREDENTIALS["aws_secret_access_key"]
-    MainItem._connection = None
+    _bind(MainItem, settings.main_table, settings)
     table_connection = MainItem._get_connection()
     for item_class in ALL_ITEM_CLASSES:
         item_class._connection = table_connection
-    _bind_readings(settings)
+    _bind(ReadingItem, settings.readings_table, settings)
     return table_connection.connection
 
 
-def _bind_readings(settings: Settings) -> None:
-    meta = ReadingItem.Meta
-    meta.table_name = settings.readings_table
+def _bind(model: type[Model], table_name: str, settings: Settings) -> None:
+    meta = model.Meta
+    meta.table_name = table_name
     meta.region = settings.region
     meta.host = settings.ddb_host
     if settings.ddb_host:
         meta.aws_access_key_id = LOCAL_CREDENTIALS["aws_access_key_id"]
         meta.aws_secret_access_key = LOCAL_CREDENTIALS["aws_secret_access_key"]
-    ReadingItem._connection = None
+    model._connection = None

@@ -24,16 +24,22 @@ from pynamodb.models import Model
 from chalicelib.adapters.dynamodb.attributes import IntegerAttribute, JSONDictAttribute
 
 
-class MainItem(Model):
-    """Base of every item in the main table; the table name and host are bound at start-up."""
+class TableMeta:
+    """What every table shares; the table name, endpoint and credentials are bound at start-up."""
 
-    class Meta:
+    table_name = ""
+    region = "us-east-1"
+    billing_mode = "PAY_PER_REQUEST"
+    host: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+
+class MainItem(Model):
+    """Base of every item in the main table."""
+
+    class Meta(TableMeta):
         table_name = "voltvend-main"
-        region = "us-east-1"
-        billing_mode = "PAY_PER_REQUEST"
-        host: str | None = None
-        aws_access_key_id: str | None = None
-        aws_secret_access_key: str | None = None
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -237,13 +243,8 @@ ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
 class ReadingItem(Model):
     """One meter's decoded registers at one time: its own table, keyed per meter, time-ordered."""
 
-    class Meta:
+    class Meta(TableMeta):
         table_name = "voltvend-readings"
-        region = "us-east-1"
-        billing_mode = "PAY_PER_REQUEST"
-        host: str | None = None
-        aws_access_key_id: str | None = None
-        aws_secret_access_key: str | None = None
 
     pk = UnicodeAttribute(hash_key=True)
     at_ms = IntegerAttribute(range_key=True)
