@@ -10,9 +10,10 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.alarms import Alarm, acknowledge
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.tenancy import Site, check_id
+from chalicelib.domain.tenancy import Site
 from chalicelib.ports import Clock, OperationLog, TenancyRepository
 from chalicelib.services.audit import operation
+from chalicelib.services.scoping import site_in_scope
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,4 @@ class AlarmQueries:
 
     def _site(self, actor: Actor, site_id: str) -> Site:
         actor.require(Permission.METERS_VIEW)
-        check_id(site_id, field="site_id")
-        site = self._tenancy.get_site(actor.operator_id, site_id)
-        if site is None or not actor.grant.covers_site(site_id):
-            raise NotFound("no such site")
-        return site
+        return site_in_scope(self._tenancy, actor, site_id)

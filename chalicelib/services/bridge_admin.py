@@ -12,9 +12,9 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.bridges import Bridge, BridgeStatus, bridge_id_for, credential_digest, new_credential
 from chalicelib.domain.errors import NotFound, ValidationError
-from chalicelib.domain.tenancy import check_id
 from chalicelib.ports import Clock, TenancyRepository
 from chalicelib.services.audit import operation
+from chalicelib.services.scoping import site_in_scope
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,7 @@ class BridgeAdmin:
 
     def register(self, actor: Actor, site_id: str, name: str, *, suite: Suite = Suite.TDES_CBC_HMAC) -> BridgeBundle:
         actor.require(Permission.SETTINGS_MANAGE)
-        check_id(site_id, field="site_id")
-        if self._tenancy.get_site(actor.operator_id, site_id) is None or not actor.grant.covers_site(site_id):
-            raise NotFound("no such site")
+        site_in_scope(self._tenancy, actor, site_id)
         collectors = [c.collector_id for c in self._tenancy.list_collectors(actor.operator_id, site_id)]
         if not collectors:
             raise ValidationError("the site has no collectors to bridge yet", field="site_id")

@@ -9,9 +9,9 @@ from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.daily import DayFigures
-from chalicelib.domain.errors import NotFound, ValidationError
-from chalicelib.domain.tenancy import check_id
+from chalicelib.domain.errors import ValidationError
 from chalicelib.ports import TenancyRepository
+from chalicelib.services.scoping import site_in_scope
 
 SCOPE = re.compile(r"^(building|floor|unit|meter):[A-Za-z0-9_/.-]{1,80}$")
 LONGEST_RANGE_DAYS = 366
@@ -25,9 +25,7 @@ class EnergyReport:
     def days(self, actor: Actor, site_id: str, first: str, last: str,
              scope: str) -> list[tuple[str, str, DayFigures]]:
         actor.require(Permission.REPORTS_VIEW)
-        check_id(site_id, field="site_id")
-        if self._tenancy.get_site(actor.operator_id, site_id) is None or not actor.grant.covers_site(site_id):
-            raise NotFound("no such site")
+        site_in_scope(self._tenancy, actor, site_id)
         start, end = _date(first, "from"), _date(last, "to")
         if end < start or (end - start).days > LONGEST_RANGE_DAYS:
             raise ValidationError(f"the range must run forwards and span at most {LONGEST_RANGE_DAYS} days",

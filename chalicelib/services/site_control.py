@@ -5,10 +5,10 @@ from __future__ import annotations
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.tenancy import check_id
 from chalicelib.ports import Clock, OperationLog, TenancyRepository
 from chalicelib.services.audit import operation
 from chalicelib.services.bridge_link import BridgeLink
+from chalicelib.services.scoping import site_in_scope
 
 
 class SiteControl:
@@ -21,9 +21,7 @@ class SiteControl:
     def read_now(self, actor: Actor, site_id: str, meter_id: str | None = None) -> int:
         """Ask the site's bridges for a fresh read of every meter (or one); returns buses asked."""
         actor.require(Permission.METERS_CONTROL)
-        check_id(site_id, field="site_id")
-        if self._tenancy.get_site(actor.operator_id, site_id) is None or not actor.grant.covers_site(site_id):
-            raise NotFound("no such site")
+        site_in_scope(self._tenancy, actor, site_id)
         meters = [m for m in self._tenancy.list_meters(actor.operator_id, site_id)
                   if meter_id is None or m.meter_id == meter_id]
         if not meters:

@@ -9,10 +9,10 @@ from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.bridges import Bridge
-from chalicelib.domain.errors import NotFound
 from chalicelib.domain.meter_state import Condition, MeterState, condition, state_from_values
-from chalicelib.domain.tenancy import Building, Collector, Meter, Site, Unit, check_id
+from chalicelib.domain.tenancy import Building, Collector, Meter, Site, Unit
 from chalicelib.ports import TenancyRepository
+from chalicelib.services.scoping import site_in_scope
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,7 @@ class SiteQueries:
 
     def overview(self, actor: Actor, site_id: str) -> SiteOverview:
         actor.require(Permission.METERS_VIEW)
-        check_id(site_id, field="site_id")
-        site = self._tenancy.get_site(actor.operator_id, site_id)
-        # A site outside the actor's scope answers like a missing one: nothing to learn from ids.
-        if site is None or not actor.grant.covers_site(site_id):
-            raise NotFound("no such site")
+        site = site_in_scope(self._tenancy, actor, site_id)
         op = actor.operator_id
         units, meters = self._tenancy.list_units(op, site_id), self._tenancy.list_meters(op, site_id)
         return SiteOverview(site, self._tenancy.list_buildings(op, site_id), units,

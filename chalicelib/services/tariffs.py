@@ -12,11 +12,12 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.tariffs import Tariff, TariffHistory, meter_prices_at
-from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
+from chalicelib.domain.tenancy import BillingMode, Meter, Site
 from chalicelib.ports import Clock, OperationLog, TenancyRepository
 from chalicelib.services.audit import operation
 from chalicelib.services.bridge_link import BridgeLink
 from chalicelib.services.meter_commands import MeterCommands
+from chalicelib.services.scoping import site_in_scope
 
 
 class TariffService:
@@ -87,11 +88,7 @@ class TariffService:
         return int((_kwh(states[0].values["energy_total"]) - _kwh(opening.get("energy_total", 0))) * 100)
 
     def _site(self, actor: Actor, site_id: str) -> Site:
-        check_id(site_id, field="site_id")
-        site = self._tenancy.get_site(actor.operator_id, site_id)
-        if site is None or not actor.grant.covers_site(site_id):
-            raise NotFound("no such site")
-        return site
+        return site_in_scope(self._tenancy, actor, site_id)
 
 
 def _kwh(value: object) -> Any:
