@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 install: $(STAMPS)/system $(BIN)/.installed $(DDB_PKG)
 
 # System packages: socat (serial pty buses), Chromium (browser tests), poppler (PDF checks), Java 17
-# (DynamoDB Local). Only calls apt when something is missing.
+# (DynamoDB Local), a CJK font (Simplified Chinese pages and PDFs). Only calls apt when something is missing.
 $(STAMPS)/system:
 	@mkdir -p $(STAMPS)
 	@missing=""; \
@@ -25,6 +25,7 @@ $(STAMPS)/system:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
