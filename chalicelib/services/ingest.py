@@ -41,13 +41,13 @@ class ReadingIngest:
         reads = decode_result(result, on_bus)
         answered = [r for r in reads if r.answered]
         # Readings are keyed by meter and time, so a re-sent run rewrites the same items: idempotent.
-        self._readings.put_readings(operator_id, [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered])
+        readings = [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered]
         states = self._next_states(operator_id, site_id, reads)
+        if states and self._alarms is not None:
+            states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now)
+        self._readings.put_run(operator_id, site_id, readings, states)
         if not states:  # a re-sent or late run: every meter already holds a newer state
             return IngestOutcome(duplicate=True, answered=len(answered))
-        if self._alarms is not None:
-            states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now)
-        self._readings.put_states(operator_id, site_id, states)
         return IngestOutcome(False, len(answered), len(reads) - len(answered))
 
     def _with_alarms(self, operator_id: str, site_id: str, states: list[StoredState], answered: set[str],

@@ -10,6 +10,7 @@ from typing import Any
 from pynamodb.connection import Connection
 
 from chalicelib.adapters.dynamodb.alarm_codec import state_from_dict, state_to_dict
+from chalicelib.adapters.dynamodb.batch import put_items
 from chalicelib.adapters.dynamodb.keys import site_pk
 from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem
 from chalicelib.domain.alarms import AlarmState
@@ -29,6 +30,9 @@ class StoredState:
     last_answer_at: datetime | None
     missed_cycles: int
     alarms: AlarmState | None = None  # what the alarm rules remember of this meter, kept with its state
+
+
+Reading = tuple[str, int, dict[str, Any]]  # meter id, time in ms, decoded values
 
 
 def reading_pk(operator_id: str, meter_id: str) -> str:
@@ -59,20 +63,16 @@ class DynamoReadingsRepository:
         return [_to_state(item) for item in items]
 
     def put_states(self, operator_id: str, site_id: str, states: Iterable[StoredState]) -> None:
-        with MeterStateItem.batch_write() as batch:
-            for state in states:
-                batch.save(MeterStateItem(
-                    pk=site_pk(operator_id, site_id), sk=f"STATE#{state.meter_id}", meter_id=state.meter_id,
-                    read_at=state.read_at, values=state.values, problems=list(state.problems),
-                    last_answer_at=state.last_answer_at, missed_cycles=state.missed_cycles,
-                    alarms=state_to_dict(state.alarms) if state.alarms else None))
+        put_items(self._connection, (_state_item(operator_id, site_id, s) for s in states))
 
-    def put_readings(self, operator_id: str, readings: Iterable[tuple[str, int, dict[str, Any]]]) -> None:
-        with ReadingItem.batch_write() as batch:
-            for meter_id, at_ms, values in readings:
-                at = datetime.fromtimestamp(at_ms / 1000, UTC)
-                batch.save(ReadingItem(pk=reading_pk(operator_id, meter_id), at_ms=at_ms, values=values,
-                                       expires=at + READINGS_EXPIRE))
+    def put_readings(self, operator_id: str, readings: Iterable[Reading]) -> None:
+        put_items(self._connection, (_reading_item(operator_id, *r) for r in readings))
+
+    def put_run(self, operator_id: str, site_id: str, readings: Iterable[Reading],
+                states: Iterable[StoredState]) -> None:
+        """A bus run's readings and the states they lead to, packed into shared batch calls."""
+        put_items(self._connection, [*(_reading_item(operator_id, *r) for r in readings),
+                                     *(_state_item(operator_id, site_id, s) for s in states)])
 
     def readings(self, operator_id: str, meter_id: str, since_ms: int = 0,
                  limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
@@ -99,6 +99,18 @@ class DynamoReadingsRepository:
         with ReadingItem.batch_write() as batch:
             for at_ms in times_ms:
                 batch.delete(ReadingItem(pk=reading_pk(operator_id, meter_id), at_ms=at_ms))
+
+
+def _state_item(operator_id: str, site_id: str, state: StoredState) -> MeterStateItem:
+    return MeterStateItem(pk=site_pk(operator_id, site_id), sk=f"STATE#{state.meter_id}", meter_id=state.meter_id,
+                          read_at=state.read_at, values=state.values, problems=list(state.problems),
+                          last_answer_at=state.last_answer_at, missed_cycles=state.missed_cycles,
+                          alarms=state_to_dict(state.alarms) if state.alarms else None)
+
+
+def _reading_item(operator_id: str, meter_id: str, at_ms: int, values: dict[str, Any]) -> ReadingItem:
+    at = datetime.fromtimestamp(at_ms / 1000, UTC)
+    return ReadingItem(pk=reading_pk(operator_id, meter_id), at_ms=at_ms, values=values, expires=at + READINGS_EXPIRE)
 
 
 def _to_state(item: MeterStateItem) -> StoredState:
