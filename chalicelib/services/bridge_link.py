@@ -11,7 +11,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -190,7 +190,7 @@ class BridgeLink:
             sent = pool.map(lambda plan: self.send(bridge, plan.bus, chunks(plan, READ_NOW_CHUNK_TXNS)), plans)
             return sum(sent)
 
-    def send(self, bridge: Bridge, collector_id: str, messages: list[Message]) -> bool:
+    def send(self, bridge: Bridge, collector_id: str, messages: Sequence[Message]) -> bool:
         """Seal and push; False (and the bridge marked offline) when it is not connected."""
         if bridge.connection_id is None:
             return False
