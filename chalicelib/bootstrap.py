@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.adapters.sms import SmsSender
     from chalicelib.services.alarm_queries import AlarmQueries
+    from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
@@ -53,6 +54,7 @@ class Services:
     rollups: DailyRollups
     energy_report: EnergyReport
     tariffs: TariffService
+    alarm_watch: AlarmWatch
     rollup_repo: DynamoRollupRepository
     clock: SystemClock
 
@@ -99,7 +101,8 @@ def get_services() -> Services:
     readings = DynamoReadingsRepository(connection)
     alarms = DynamoAlarmRepository(connection)
     rollup_repo = DynamoRollupRepository(connection)
-    ingest = ReadingIngest(readings, AlarmWatch(alarms, tenancy))
+    alarm_watch = AlarmWatch(alarms, tenancy)
+    ingest = ReadingIngest(readings, alarm_watch)
     bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
     tariff_repo = DynamoTariffRepository(connection)
     meter_commands = MeterCommands(bridge_link, tariff_repo, tenancy, clock)
@@ -121,6 +124,7 @@ def get_services() -> Services:
         rollups=DailyRollups(readings, rollup_repo, tenancy),
         rollup_repo=rollup_repo,
         energy_report=EnergyReport(rollup_repo, tenancy),
+        alarm_watch=alarm_watch,
         tariffs=TariffService(tariff_repo, meter_commands, bridge_link, tenancy, readings, oplog, clock),
         clock=clock,
     )

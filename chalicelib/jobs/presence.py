@@ -16,7 +16,12 @@ LOG = logging.getLogger("voltvend.jobs.presence")
 @bp.schedule("rate(1 minute)")
 def sweep_bridge_presence(event: Any) -> dict[str, int]:
     services = get_services()
-    lost = services.bridge_link.sweep_presence(services.tenancy.operator_ids())
+    operator_ids = services.tenancy.operator_ids()
+    lost = services.bridge_link.sweep_presence(operator_ids)
     if lost:
         LOG.warning("%d bridge(s) lost contact", lost)
-    return {"lost": lost}
+    now, alarms = services.clock.now(), 0
+    for operator_id in operator_ids:
+        for site_id, heard in services.bridge_link.collectors_heard(operator_id).items():
+            alarms += len(services.alarm_watch.sweep_collectors(operator_id, site_id, heard, now))
+    return {"lost": lost, "alarm_events": alarms}

@@ -18,6 +18,7 @@ from chalicelib.domain.alarms import (
     AlarmState,
     BalanceThresholds,
     MeterObservation,
+    evaluate_collector,
     evaluate_meter,
     observe_reading,
     observe_silence,
@@ -74,6 +75,24 @@ class AlarmWatch:
             self._alarms.save(operator_id, site_id, [], [event.alarm for event in events])
             self._notify(operator_id, site, events, now)
         return states
+
+    def sweep_collectors(self, operator_id: str, site_id: str, last_heard: dict[str, datetime],
+                         now: datetime) -> list[AlarmEvent]:
+        """Lost contact of whole collectors (SPEC 27): judged from when their bridge was last heard."""
+        site = self._site(operator_id, site_id)
+        if site is None or not last_heard:
+            return []
+        policy = policy_for(site)
+        previous = self._alarms.get_states(operator_id, site_id, last_heard)
+        states, events = [], []
+        for collector_id, heard_at in last_heard.items():
+            state, happened = evaluate_collector(previous.get(collector_id), collector_id, heard_at, policy, now)
+            states.append(state)
+            events.extend(happened)
+        self._alarms.save(operator_id, site_id, states, [event.alarm for event in events])
+        if events:
+            self._notify(operator_id, site, events, now)
+        return events
 
     def _site(self, operator_id: str, site_id: str) -> Site | None:
         """Sites' alarm settings, cached briefly: every bus run needs them, they change rarely."""

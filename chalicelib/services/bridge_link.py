@@ -43,7 +43,7 @@ from chalicelib.adapters.dynamodb.bridge_repo import (
     StaleTunnelState,
     TunnelState,
 )
-from chalicelib.domain.bridges import Bridge, operator_of
+from chalicelib.domain.bridges import Bridge, BridgeStatus, operator_of
 from chalicelib.domain.tenancy import Meter
 from chalicelib.ports import Clock, TenancyRepository
 from chalicelib.services.ingest import ReadingIngest
@@ -263,6 +263,14 @@ class BridgeLink:
                     self._bridges.mark_disconnected(operator_id, bridge.bridge_id, bridge.connection_id)
                     lost += 1
         return lost
+
+    def collectors_heard(self, operator_id: str) -> dict[str, dict[str, datetime]]:
+        """Per site, when each collector's bridge was last heard (a bridge never heard from is not judged)."""
+        heard: dict[str, dict[str, datetime]] = {}
+        for bridge in self._bridges.list(operator_id):
+            if bridge.last_seen is not None and bridge.status is BridgeStatus.ACTIVE:
+                heard.setdefault(bridge.site_id, {}).update({c: bridge.last_seen for c in bridge.collectors})
+        return heard
 
     def bridges_of(self, operator_id: str, site_id: str) -> list[Bridge]:
         return [b for b in self._bridges.list(operator_id) if b.site_id == site_id]

@@ -86,3 +86,25 @@ def test_presence_sweep_forgets_quiet_connections(new_operator: OperatorFixture)
     assert repo_bridges.sweep_presence([new_operator.operator_id]) == 1
     bridge = repo_bridges.bridge(new_operator.operator_id, bundle.bridge_id)
     assert bridge is not None and bridge.connection_id is None
+
+
+def test_a_silent_collector_raises_lost_contact_and_recovers(new_operator: OperatorFixture) -> None:
+    from tests.support.cloud_stack import admin_actor
+
+    services, op = get_services(), new_operator.operator_id
+    make_site(new_operator)
+    actor = admin_actor(new_operator)
+    bundle = services.bridge_admin.register(actor, "site_api", "silent")
+    now = datetime.now(UTC)
+    services.bridge_link._bridges.mark_seen(op, bundle.bridge_id, now - timedelta(hours=1), "conn-9")
+    heard = services.bridge_link.collectors_heard(op)["site_api"]
+    raised = services.alarm_watch.sweep_collectors(op, "site_api", heard, now)
+    assert [(e.kind.value, e.alarm.kind.value, e.alarm.subject.subject_id) for e in raised] == [
+        ("raised", "collector-lost-contact", "coll_1")]
+    assert services.alarm_watch.sweep_collectors(op, "site_api", heard, now) == []  # raised once, not again
+    services.bridge_link._bridges.mark_seen(op, bundle.bridge_id, now, "conn-9")
+    heard_again = services.bridge_link.collectors_heard(op)["site_api"]
+    cleared = services.alarm_watch.sweep_collectors(op, "site_api", heard_again, now)
+    assert [e.kind.value for e in cleared] == ["cleared"]
+    active = services.alarm_queries.report(actor, "site_api").active
+    assert [a for a in active if a.subject.subject_id == "coll_1"] == []
