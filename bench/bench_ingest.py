@@ -19,38 +19,16 @@ NAME = "ingest"
 METERS = 32
 
 
-def _response(address: int, words: list[int]) -> bytes:
-    from gateway_bridge.rtu import with_crc
-
-    body = bytes([address, 3, 2 * len(words)]) + b"".join(w.to_bytes(2, "big") for w in words)
-    return with_crc(body)
-
-
-def _words(profile: Any, start: int, count: int, values: dict[str, Any]) -> list[int]:
-    from gateway_bridge.codec import encode
-
-    words = [0] * count
-    for entry in profile.entries:
-        if entry.readable and start <= entry.address and entry.end <= start + count and entry.name in values:
-            words[entry.address - start: entry.end - start] = encode(entry, values[entry.name])
-    return words
-
-
 def bus_run(meters: list[Any], cycle: str, at_ms: int, balance: int) -> Any:
     from decimal import Decimal
 
-    from gateway_bridge.protocol import BatchResult, TxnResult
+    from tests.support.bus_runs import bus_run as build
 
-    from chalicelib.services.reading_plan import blocks_for, profile_for, txn_id
+    def values(meter: Any) -> dict[str, Any]:
+        return {"energy_total": Decimal(at_ms % 100000) / 100, "remaining_amount": Decimal(balance) / 100,
+                "purchase_count": 3, "voltage": Decimal("230.1"), "relay_state": 0}
 
-    results = []
-    for meter in meters:
-        values = {"energy_total": Decimal(at_ms % 100000) / 100, "remaining_amount": Decimal(balance) / 100,
-                  "purchase_count": 3, "voltage": Decimal("230.1"), "relay_state": 0}
-        for block in blocks_for(meter.model):
-            words = _words(profile_for(meter.model), block.address, block.count, values)
-            results.append(TxnResult(txn_id(meter, block), _response(meter.address, words), None, at_ms, at_ms))
-    return BatchResult(cycle, "bus0", tuple(results))
+    return build(meters, cycle, "bus0", at_ms, values)
 
 
 def setup() -> tuple[Any, list[Any]]:

@@ -78,6 +78,7 @@ def get_services() -> Services:
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
+    from chalicelib.services.consumption import ConsumptionBilling
     from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.meter_commands import MeterCommands
@@ -102,9 +103,9 @@ def get_services() -> Services:
     alarms = DynamoAlarmRepository(connection)
     rollup_repo = DynamoRollupRepository(connection)
     alarm_watch = AlarmWatch(alarms, tenancy)
-    ingest = ReadingIngest(readings, alarm_watch)
-    bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
     tariff_repo = DynamoTariffRepository(connection)
+    ingest = ReadingIngest(readings, alarm_watch, ConsumptionBilling(tariff_repo, tenancy))
+    bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
     meter_commands = MeterCommands(bridge_link, tariff_repo, tenancy, clock)
     bridge_link.command_results = meter_commands.take_result
     return Services(

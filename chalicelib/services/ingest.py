@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 
 from gateway_bridge.protocol import BatchResult
 
-from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository, StoredState
+from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository, StoredState, Usage
 from chalicelib.domain.tenancy import Meter
 from chalicelib.services.alarm_watch import AlarmWatch, MeterSighting
+from chalicelib.services.consumption import ConsumptionBilling
 from chalicelib.services.reading_plan import DecodedRead, decode_result
 
 
@@ -31,9 +32,11 @@ def _exact(values: Mapping[str, object]) -> dict[str, str | int]:
 
 
 class ReadingIngest:
-    def __init__(self, readings: DynamoReadingsRepository, alarms: AlarmWatch | None = None) -> None:
+    def __init__(self, readings: DynamoReadingsRepository, alarms: AlarmWatch | None = None,
+                 billing: ConsumptionBilling | None = None) -> None:
         self._readings = readings
         self._alarms = alarms
+        self._billing = billing
 
     def ingest(self, operator_id: str, site_id: str, collector_id: str, result: BatchResult,
                meters: list[Meter], now: datetime) -> IngestOutcome:
@@ -42,10 +45,14 @@ class ReadingIngest:
         answered = [r for r in reads if r.answered]
         # Readings are keyed by meter and time, so a re-sent run rewrites the same items: idempotent.
         readings = [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered]
-        states = self._next_states(operator_id, site_id, reads)
+        befores = {s.meter_id: s for s in self._readings.get_states(operator_id, site_id, [r.meter_id for r in reads])}
+        states = _next_states(reads, befores)
+        usage: list[Usage] = []
+        if states and self._billing is not None:
+            states, usage = self._billing.bill(operator_id, site_id, on_bus, befores, states)
         if states and self._alarms is not None:
             states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now)
-        self._readings.put_run(operator_id, site_id, readings, states)
+        self._readings.put_run(operator_id, site_id, readings, states, usage)
         if not states:  # a re-sent or late run: every meter already holds a newer state
             return IngestOutcome(duplicate=True, answered=len(answered))
         return IngestOutcome(False, len(answered), len(reads) - len(answered))
@@ -58,21 +65,22 @@ class ReadingIngest:
         judged = self._alarms.judge(operator_id, site_id, sightings, now)
         return [replace(s, alarms=judged.get(s.meter_id, s.alarms)) for s in states]
 
-    def _next_states(self, operator_id: str, site_id: str, reads: list[DecodedRead]) -> list[StoredState]:
-        current = {s.meter_id: s for s in self._readings.get_states(operator_id, site_id, [r.meter_id for r in reads])}
-        updated = []
-        for read in reads:
-            at = datetime.fromtimestamp(read.at_ms / 1000, UTC)
-            before = current.get(read.meter_id)
-            if before is not None and before.read_at >= at:
-                continue  # an older run arriving late: its reading is stored, the state is already newer
-            updated.append(_advance(read, at, before))
-        return updated
+
+def _next_states(reads: list[DecodedRead], current: dict[str, StoredState]) -> list[StoredState]:
+    updated = []
+    for read in reads:
+        at = datetime.fromtimestamp(read.at_ms / 1000, UTC)
+        before = current.get(read.meter_id)
+        if before is not None and before.read_at >= at:
+            continue  # an older run arriving late: its reading is stored, the state is already newer
+        updated.append(_advance(read, at, before))
+    return updated
 
 
 def _advance(read: DecodedRead, at: datetime, before: StoredState | None) -> StoredState:
-    alarms = before.alarms if before else None
+    alarms, billing = (before.alarms, before.billing) if before else (None, None)
     if read.answered:
-        return StoredState(read.meter_id, at, _exact(read.values), tuple(read.problems), at, 0, alarms)
+        return StoredState(read.meter_id, at, _exact(read.values), tuple(read.problems), at, 0, alarms, billing)
     return StoredState(read.meter_id, at, before.values if before else {}, tuple(read.problems),
-                       before.last_answer_at if before else None, (before.missed_cycles if before else 0) + 1, alarms)
+                       before.last_answer_at if before else None, (before.missed_cycles if before else 0) + 1,
+                       alarms, billing)

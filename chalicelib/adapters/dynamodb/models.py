@@ -179,6 +179,7 @@ class MeterStateItem(MainItem, discriminator="meter_state"):
     last_answer_at = UTCDateTimeAttribute(null=True)
     missed_cycles = IntegerAttribute(default=0)
     alarms = JSONDictAttribute(null=True)
+    billing = JSONDictAttribute(null=True)  # cloud-billed meters: the month's energy and charge accumulator
 
 
 class AlarmStateItem(MainItem, discriminator="alarm_state"):
@@ -212,6 +213,18 @@ class DayItem(MainItem, discriminator="day"):
     figures = JSONDictAttribute()
 
 
+class UsageItem(MainItem, discriminator="usage"):
+    """A cloud-billed meter's priced consumption over one reading interval (written once per interval)."""
+
+    meter_id = UnicodeAttribute()
+    start_ms = IntegerAttribute()
+    end_ms = IntegerAttribute()
+    energy_centi_kwh = IntegerAttribute()
+    cost_micro = IntegerAttribute()
+    charge_minor = IntegerAttribute()
+    month = UnicodeAttribute()
+
+
 class TariffItem(MainItem, discriminator="tariff"):
     """One tariff version of a site (scope ``site``) or a meter (scope ``meter:<id>``); never edited."""
 
@@ -236,7 +249,7 @@ ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
     BridgeItem, ConnectionItem, TunnelItem, SendLockItem, MeterStateItem,
-    AlarmStateItem, AlarmItem, OutboxItem, DayItem, TariffItem, CommandItem,
+    AlarmStateItem, AlarmItem, OutboxItem, DayItem, TariffItem, CommandItem, UsageItem,
 )
 
 

@@ -12,7 +12,7 @@ from pynamodb.connection import Connection
 from chalicelib.adapters.dynamodb.alarm_codec import state_from_dict, state_to_dict
 from chalicelib.adapters.dynamodb.batch import put_items
 from chalicelib.adapters.dynamodb.keys import site_pk
-from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem
+from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem, UsageItem
 from chalicelib.domain.alarms import AlarmState
 
 READINGS_HOT = timedelta(days=90)
@@ -30,9 +30,23 @@ class StoredState:
     last_answer_at: datetime | None
     missed_cycles: int
     alarms: AlarmState | None = None  # what the alarm rules remember of this meter, kept with its state
+    billing: dict[str, Any] | None = None  # cloud-billed meters: month energy and charge accumulator
 
 
 Reading = tuple[str, int, dict[str, Any]]  # meter id, time in ms, decoded values
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Priced consumption of a cloud-billed meter between two readings (the ledger posts ``charge_minor``)."""
+
+    meter_id: str
+    start_ms: int
+    end_ms: int
+    energy_centi_kwh: int
+    cost_micro: int  # exact, 1/1,000,000 of the currency
+    charge_minor: int  # what to charge now, drift-free over the month
+    month: str
 
 
 def reading_pk(operator_id: str, meter_id: str) -> str:
@@ -69,10 +83,16 @@ class DynamoReadingsRepository:
         put_items(self._connection, (_reading_item(operator_id, *r) for r in readings))
 
     def put_run(self, operator_id: str, site_id: str, readings: Iterable[Reading],
-                states: Iterable[StoredState]) -> None:
-        """A bus run's readings and the states they lead to, packed into shared batch calls."""
+                states: Iterable[StoredState], usage: Iterable[Usage] = ()) -> None:
+        """A bus run's readings, the states they lead to and any priced usage, packed into shared batch calls."""
         put_items(self._connection, [*(_reading_item(operator_id, *r) for r in readings),
-                                     *(_state_item(operator_id, site_id, s) for s in states)])
+                                     *(_state_item(operator_id, site_id, s) for s in states),
+                                     *(_usage_item(operator_id, site_id, u) for u in usage)])
+
+    def usage(self, operator_id: str, site_id: str, meter_id: str) -> list[Usage]:
+        items = UsageItem.query(site_pk(operator_id, site_id), UsageItem.sk.startswith(f"USE#{meter_id}#"))
+        return [Usage(i.meter_id, i.start_ms, i.end_ms, i.energy_centi_kwh, i.cost_micro, i.charge_minor, i.month)
+                for i in items]
 
     def readings(self, operator_id: str, meter_id: str, since_ms: int = 0,
                  limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
@@ -105,7 +125,7 @@ def _state_item(operator_id: str, site_id: str, state: StoredState) -> MeterStat
     return MeterStateItem(pk=site_pk(operator_id, site_id), sk=f"STATE#{state.meter_id}", meter_id=state.meter_id,
                           read_at=state.read_at, values=state.values, problems=list(state.problems),
                           last_answer_at=state.last_answer_at, missed_cycles=state.missed_cycles,
-                          alarms=state_to_dict(state.alarms) if state.alarms else None)
+                          alarms=state_to_dict(state.alarms) if state.alarms else None, billing=state.billing)
 
 
 def _reading_item(operator_id: str, meter_id: str, at_ms: int, values: dict[str, Any]) -> ReadingItem:
@@ -113,7 +133,15 @@ def _reading_item(operator_id: str, meter_id: str, at_ms: int, values: dict[str,
     return ReadingItem(pk=reading_pk(operator_id, meter_id), at_ms=at_ms, values=values, expires=at + READINGS_EXPIRE)
 
 
+def _usage_item(operator_id: str, site_id: str, usage: Usage) -> UsageItem:
+    return UsageItem(pk=site_pk(operator_id, site_id), sk=f"USE#{usage.meter_id}#{usage.start_ms:013d}",
+                     meter_id=usage.meter_id, start_ms=usage.start_ms, end_ms=usage.end_ms,
+                     energy_centi_kwh=usage.energy_centi_kwh, cost_micro=usage.cost_micro,
+                     charge_minor=usage.charge_minor, month=usage.month)
+
+
 def _to_state(item: MeterStateItem) -> StoredState:
     return StoredState(item.meter_id, item.read_at, dict(item.values), tuple(str(p) for p in item.problems or []),
                        item.last_answer_at, item.missed_cycles or 0,
-                       state_from_dict(item.alarms) if item.alarms else None)
+                       state_from_dict(item.alarms) if item.alarms else None,
+                       dict(item.billing) if item.billing else None)

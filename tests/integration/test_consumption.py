@@ -1,0 +1,46 @@
+"""Cloud-billed meters: each interval's energy priced by the site's tariff, charges drift-free."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from chalicelib.bootstrap import get_services
+from chalicelib.domain.tenancy import BillingMode, Meter, Site
+from chalicelib.services.audit import operation
+from tests.conftest import OperatorFixture
+from tests.support.bus_runs import bus_run
+from tests.support.cloud_stack import admin_actor
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TARIFF = {"effective_from": "2026-01-01T00:00:00+08:00",
+          "prices": {"sharp": "1.2000", "peak": "0.9500", "flat": "0.6500", "valley": "0.3500"},
+          "schedule": [{"starts_on": [1, 1], "bands": [["00:00", "valley"], ["08:00", "flat"]]}]}
+
+
+def at(hour: int, minute: int) -> int:
+    return int(datetime(2026, 11, 20, hour, minute, tzinfo=SHANGHAI).timestamp() * 1000)
+
+
+def test_an_interval_across_a_rate_switch_is_priced_exactly(new_operator: OperatorFixture) -> None:
+    services, op = get_services(), new_operator.operator_id
+    services.tenancy.add_site(Site(op, "site_c", "Cloud park"), operation(op, "t", "site.create", "s",
+                                                                        datetime.now(UTC)))
+    plain = Meter(op, "site_c", "acr_1", "ACR1", "DTSY1352", "bus0", 1, "u1", BillingMode.CLOUD_BILLED)
+    prepaid = Meter(op, "site_c", "pre_1", "PRE1", "DTSY1352", "bus0", 2, "u2", BillingMode.PREPAID_METER)
+    services.tenancy.add_meters([plain, prepaid])
+    services.tariffs.add_site_version(admin_actor(new_operator), "site_c", TARIFF)
+    ingest = services.bridge_link._ingest
+    for cycle, (hour, minute, kwh) in enumerate([(7, 30, "100.00"), (8, 30, "102.00"), (9, 30, "105.00")]):
+        run = bus_run([plain, prepaid], f"c{cycle}", "bus0", at(hour, minute),
+                      lambda _meter, kwh=kwh: {"energy_total": Decimal(kwh), "remaining_amount": Decimal("50.00")})
+        ingest.ingest(op, "site_c", "bus0", run, [plain, prepaid], datetime.now(UTC))
+    usage = services.readings.usage(op, "site_c", "acr_1")
+    # 07:30–08:30: 2.00 kWh, half in valley (0.35) and half in flat (0.65) → 0.35 + 0.65 = 1.00
+    # 08:30–09:30: 3.00 kWh, all flat → 1.95
+    assert [(u.energy_centi_kwh, u.cost_micro, u.charge_minor, u.month) for u in usage] == [
+        (200, 1_000_000, 100, "2026-11"), (300, 1_950_000, 195, "2026-11")]
+    assert services.readings.usage(op, "site_c", "pre_1") == []  # a prepaid meter charges itself
+    state = services.readings.get_states(op, "site_c", ["acr_1"])[0]
+    assert state.billing == {"month": "2026-11", "month_energy": 500, "exact_micro": 2_950_000, "posted_minor": 295}
