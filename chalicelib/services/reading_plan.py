@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from gateway_bridge.codec import ReadBlock, Value, decode_block, plan_reads
-from gateway_bridge.profiles import Profile, ProfileError, load_profile
+from gateway_bridge.codec import ReadBlock, Value, decode, plan_reads
+from gateway_bridge.profiles import Entry, Profile, ProfileError, load_profile
 from gateway_bridge.protocol import Batch, BatchResult, Txn
 from gateway_bridge.rtu import ExceptionReply, FrameError, RegistersReply, build_read_request, parse_response
 
@@ -30,6 +30,12 @@ def profile_for(model: str) -> Profile:
 @lru_cache(maxsize=32)
 def blocks_for(model: str) -> tuple[ReadBlock, ...]:
     return tuple(plan_reads(profile_for(model)))
+
+
+@lru_cache(maxsize=256)
+def entries_in(model: str, start: int, count: int) -> tuple[Entry, ...]:
+    """The readable entries lying wholly inside a block (what ``codec.decode_block`` finds, looked up once)."""
+    return tuple(e for e in profile_for(model).entries if e.readable and start <= e.address and e.end <= start + count)
 
 
 def txn_id(meter: Meter, block: ReadBlock) -> str:
@@ -84,7 +90,7 @@ def decode_result(result: BatchResult, meters_by_id: dict[str, Meter]) -> list[D
 
 def _decode_into(read: DecodedRead, meter: Meter, block_ref: str, item_id: str, response: bytes) -> None:
     try:
-        profile = profile_for(meter.model)
+        profile_for(meter.model)  # an unknown model becomes a problem on the reading, not a crash
         start_hex, _, count_text = block_ref.partition(":")
         start = int(start_hex, 16)
         count = int(count_text) if count_text else next(b.count for b in blocks_for(meter.model) if b.address == start)
@@ -95,4 +101,6 @@ def _decode_into(read: DecodedRead, meter: Meter, block_ref: str, item_id: str, 
     if isinstance(reply, ExceptionReply):
         read.problems.append(f"{item_id}: exception {reply.code:02d}")
     elif isinstance(reply, RegistersReply):
-        read.values.update(decode_block(profile, start, reply.registers))
+        words = reply.registers
+        read.values.update((e.name, decode(e, words[e.address - start:e.end - start]))
+                           for e in entries_in(meter.model, start, len(words)))
