@@ -108,6 +108,7 @@ def get_services() -> Services:
     bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
     meter_commands = MeterCommands(bridge_link, tariff_repo, tenancy, clock)
     bridge_link.command_results = meter_commands.take_result
+    bridge_link.price_pusher = meter_commands.push_prices
     return Services(
         auth=AuthService(staff, sessions, oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(staff, sessions, hasher, clock, tenancy),

@@ -44,6 +44,7 @@ from chalicelib.adapters.dynamodb.bridge_repo import (
     TunnelState,
 )
 from chalicelib.domain.bridges import Bridge, BridgeStatus, operator_of
+from chalicelib.domain.tariffs import RatePrices
 from chalicelib.domain.tenancy import Meter
 from chalicelib.ports import Clock, TenancyRepository
 from chalicelib.services.ingest import ReadingIngest
@@ -73,6 +74,7 @@ class BridgeLink:
         self._clock = clock
         # Set by the composition root: commands live in a service that itself sends through this link.
         self.command_results: Callable[[Bridge, BatchResult], None] | None = None
+        self.price_pusher: Callable[[Bridge, Meter, RatePrices], object] | None = None
 
     # -- connection lifecycle ----------------------------------------------------------------
     def connect(self, connection_id: str, bridge_id: str, credential: str) -> bool:
@@ -162,7 +164,11 @@ class BridgeLink:
             return
         meter_ids = {item.id.partition("@")[0] for item in result.results}
         meters = self._tenancy.get_meters(bridge.operator_id, bridge.site_id, meter_ids)
-        self._ingest.ingest(bridge.operator_id, bridge.site_id, collector_id, result, meters, self._clock.now())
+        outcome = self._ingest.ingest(bridge.operator_id, bridge.site_id, collector_id, result, meters,
+                                      self._clock.now())
+        for push in outcome.price_pushes:
+            if self.price_pusher is not None:
+                self.price_pusher(bridge, push.meter, push.prices)
 
     # -- outbound ----------------------------------------------------------------------------
     def push_plans(self, bridge: Bridge, *, only_collector: str | None = None, every_s: int | None = None) -> int:

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from chalicelib.adapters.dynamodb.readings_repo import StoredState, Usage
 from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
-from chalicelib.domain.tariffs import BillingMonth, ChargeAccumulator, TariffPricer
+from chalicelib.domain.tariffs import BillingMonth, ChargeAccumulator, RatePrices, TariffPricer, plan_ladder_push
 from chalicelib.domain.tenancy import BillingMode, Meter
 from chalicelib.ports import TenancyRepository
 
 PRICER_CACHE_S = 30.0
+
+
+@dataclass(frozen=True)
+class PricePush:
+    meter: Meter
+    prices: RatePrices
 
 
 def centi_kwh(values: Mapping[str, object]) -> int | None:
@@ -38,33 +45,49 @@ class ConsumptionBilling:
         self._tenancy = tenancy
         self._pricers: dict[tuple[str, str], tuple[float, TariffPricer | None]] = {}
 
-    def bill(self, operator_id: str, site_id: str, meters: Mapping[str, Meter],
-             befores: Mapping[str, StoredState], states: list[StoredState]) -> tuple[list[StoredState], list[Usage]]:
-        """The states with their billing memory moved on, and the priced usage of each interval."""
-        cloud_billed = {m.meter_id for m in meters.values() if m.billing_mode is BillingMode.CLOUD_BILLED}
-        cloud = [s for s in states if s.meter_id in cloud_billed]
-        if not cloud:
-            return states, []
+    def bill(self, operator_id: str, site_id: str, meters: Mapping[str, Meter], befores: Mapping[str, StoredState],
+             states: list[StoredState]) -> tuple[list[StoredState], list[Usage], list[PricePush]]:
+        """The states with their memory moved on, the priced usage of cloud-billed meters, and the prices
+        prepaid meters must get now (a ladder tier crossed, the month rolled over, the tariff changed)."""
         pricer = self._pricer(operator_id, site_id)
-        billed: dict[str, StoredState] = {}
+        if pricer is None:
+            return states, [], []
+        moved: dict[str, StoredState] = {}
         usage: list[Usage] = []
-        for state in cloud:
-            before = befores.get(state.meter_id)
-            priced = self._price(pricer, before, state) if pricer is not None and before is not None else None
-            if priced is not None:
-                billed[state.meter_id], interval = priced
+        pushes: list[PricePush] = []
+        for state in states:
+            meter, before = meters.get(state.meter_id), befores.get(state.meter_id)
+            if meter is None or before is None:
+                continue
+            if meter.billing_mode is BillingMode.CLOUD_BILLED and (priced := self._price(pricer, before, state)):
+                moved[state.meter_id], interval = priced
                 usage.append(interval)
-        return [billed.get(s.meter_id, s) for s in states], usage
+            elif meter.billing_mode is BillingMode.PREPAID_METER and (laddered := self._ladder(pricer, before, state)):
+                moved[state.meter_id], push = laddered
+                if push is not None:
+                    pushes.append(PricePush(meter, push))
+        return [moved.get(s.meter_id, s) for s in states], usage, pushes
+
+    def _ladder(self, pricer: TariffPricer, before: StoredState,
+                after: StoredState) -> tuple[StoredState, RatePrices | None] | None:
+        interval = _interval(before, after)
+        if interval is None:
+            return None
+        start_s, end_s, energy = interval
+        memory = before.billing or {}
+        start = datetime.fromtimestamp(start_s, pricer.tz)
+        same_month = memory.get("month") == month_label(BillingMonth.of(start_s, pricer.tz))
+        plan = plan_ladder_push(pricer.history, pricer.tz, start, datetime.fromtimestamp(end_s, pricer.tz), energy,
+                                int(memory.get("month_energy", 0)) if same_month else 0)
+        after_memory = {"month": month_label(plan.month), "month_energy": plan.month_energy_after}
+        first_sight = "month" not in memory  # prices were set when the tariff was pushed; only changes matter
+        return replace(after, billing=after_memory), plan.prices_now if plan.push_needed and not first_sight else None
 
     def _price(self, pricer: TariffPricer, before: StoredState, after: StoredState) -> tuple[StoredState, Usage] | None:
-        start_energy, end_energy = centi_kwh(before.values), centi_kwh(after.values)
-        if before.last_answer_at is None or after.last_answer_at != after.read_at or start_energy is None \
-                or end_energy is None or end_energy < start_energy:
-            return None  # silent, first or backwards (a tamper hint, judged by the alarms): nothing to price
-        start_s, end_s = int(before.last_answer_at.timestamp()), int(after.read_at.timestamp())
-        if end_s <= start_s:
+        interval = _interval(before, after)
+        if interval is None:
             return None
-        energy = end_energy - start_energy
+        start_s, end_s, energy = interval
         memory = before.billing or {}
         month = BillingMonth.of(start_s, pricer.tz)
         same_month = memory.get("month") == month_label(month)
@@ -91,3 +114,14 @@ class ConsumptionBilling:
             cached = (now, TariffPricer(history, zone) if history is not None else None)
             self._pricers[key] = cached
         return cached[1]
+
+
+def _interval(before: StoredState, after: StoredState) -> tuple[int, int, int] | None:
+    """(start s, end s, energy in centi-kWh) between two answered readings; None when there is nothing to
+    price: a silent meter, a first reading, or an energy register going backwards (a tamper hint)."""
+    start_energy, end_energy = centi_kwh(before.values), centi_kwh(after.values)
+    if before.last_answer_at is None or after.last_answer_at != after.read_at or start_energy is None \
+            or end_energy is None or end_energy < start_energy:
+        return None
+    start_s, end_s = int(before.last_answer_at.timestamp()), int(after.read_at.timestamp())
+    return (start_s, end_s, end_energy - start_energy) if end_s > start_s else None

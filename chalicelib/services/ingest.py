@@ -15,7 +15,7 @@ from gateway_bridge.protocol import BatchResult
 from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository, StoredState, Usage
 from chalicelib.domain.tenancy import Meter
 from chalicelib.services.alarm_watch import AlarmWatch, MeterSighting
-from chalicelib.services.consumption import ConsumptionBilling
+from chalicelib.services.consumption import ConsumptionBilling, PricePush
 from chalicelib.services.reading_plan import DecodedRead, decode_result
 
 
@@ -24,6 +24,7 @@ class IngestOutcome:
     duplicate: bool
     answered: int = 0
     silent: int = 0
+    price_pushes: tuple[PricePush, ...] = ()  # prepaid meters whose ladder price must change now
 
 
 def _exact(values: Mapping[str, object]) -> dict[str, str | int]:
@@ -48,14 +49,15 @@ class ReadingIngest:
         befores = {s.meter_id: s for s in self._readings.get_states(operator_id, site_id, [r.meter_id for r in reads])}
         states = _next_states(reads, befores)
         usage: list[Usage] = []
+        pushes: list[PricePush] = []
         if states and self._billing is not None:
-            states, usage = self._billing.bill(operator_id, site_id, on_bus, befores, states)
+            states, usage, pushes = self._billing.bill(operator_id, site_id, on_bus, befores, states)
         if states and self._alarms is not None:
             states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now)
         self._readings.put_run(operator_id, site_id, readings, states, usage)
         if not states:  # a re-sent or late run: every meter already holds a newer state
             return IngestOutcome(duplicate=True, answered=len(answered))
-        return IngestOutcome(False, len(answered), len(reads) - len(answered))
+        return IngestOutcome(False, len(answered), len(reads) - len(answered), tuple(pushes))
 
     def _with_alarms(self, operator_id: str, site_id: str, states: list[StoredState], answered: set[str],
                      now: datetime) -> list[StoredState]:

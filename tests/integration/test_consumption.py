@@ -44,3 +44,25 @@ def test_an_interval_across_a_rate_switch_is_priced_exactly(new_operator: Operat
     assert services.readings.usage(op, "site_c", "pre_1") == []  # a prepaid meter charges itself
     state = services.readings.get_states(op, "site_c", ["acr_1"])[0]
     assert state.billing == {"month": "2026-11", "month_energy": 500, "exact_micro": 2_950_000, "posted_minor": 295}
+
+
+LADDER_TARIFF = {**TARIFF, "ladder": {"upper_bounds_kwh": ["3.00"], "increments": ["0", "0.1000"]}}
+
+
+def test_a_prepaid_meter_crossing_a_ladder_tier_gets_the_next_tier_prices(new_operator: OperatorFixture) -> None:
+    services, op = get_services(), new_operator.operator_id
+    services.tenancy.add_site(Site(op, "site_l", "Ladder park"), operation(op, "t", "site.create", "s",
+                                                                          datetime.now(UTC)))
+    prepaid = Meter(op, "site_l", "pre_9", "PRE9", "DTSY1352", "bus0", 9, "u9", BillingMode.PREPAID_METER)
+    services.tenancy.add_meters([prepaid])
+    services.tariffs.add_site_version(admin_actor(new_operator), "site_l", LADDER_TARIFF)
+    ingest, outcomes = services.bridge_link._ingest, []
+    for cycle, (hour, minute, kwh) in enumerate([(7, 30, "100.00"), (8, 30, "102.00"), (9, 30, "105.00")]):
+        run = bus_run([prepaid], f"l{cycle}", "bus0", at(hour, minute),
+                      lambda _meter, kwh=kwh: {"energy_total": Decimal(kwh), "remaining_amount": Decimal("50.00")})
+        outcomes.append(ingest.ingest(op, "site_l", "bus0", run, [prepaid], datetime.now(UTC)))
+    # month energy: 2.00 kWh after the first interval (tier 1), 5.00 after the second: past 3.00 → tier 2
+    assert [len(o.price_pushes) for o in outcomes] == [0, 0, 1]
+    pushed = outcomes[2].price_pushes[0]
+    assert pushed.meter.meter_id == "pre_9"
+    assert pushed.prices.as_tuple() == (13000, 10500, 7500, 4500)  # every rate + 0.1000 per kWh
