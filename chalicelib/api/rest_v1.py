@@ -205,3 +205,13 @@ def push_tariff(actor: Actor, site_id: str) -> Response:
 @api(bp, Permission.METERS_VIEW)
 def meter_commands(actor: Actor, site_id: str) -> Response:
     return json_response({"commands": [_command_json(r) for r in get_services().tariffs.commands(actor, site_id)]})
+
+
+@bp.route("/api/v1/sites/{site_id}/meters/{meter_id}/tariff", methods=["POST"])
+@api(bp, Permission.SETTINGS_MANAGE)
+def add_meter_tariff_version(actor: Actor, site_id: str, meter_id: str) -> Response:
+    """A meter's own price, overriding the site default from its effective time on."""
+    from chalicelib.adapters.dynamodb.tariff_codec import tariff_to_json
+
+    tariff = get_services().tariffs.add_site_version(actor, site_id, json_object(bp.current_request), meter_id)
+    return json_response(tariff_to_json(tariff), status=201)

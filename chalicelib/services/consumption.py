@@ -43,21 +43,22 @@ class ConsumptionBilling:
     def __init__(self, tariffs: DynamoTariffRepository, tenancy: TenancyRepository) -> None:
         self._tariffs = tariffs
         self._tenancy = tenancy
-        self._pricers: dict[tuple[str, str], tuple[float, TariffPricer | None]] = {}
+        self._pricers: dict[tuple[str, str], tuple[float, dict[str, TariffPricer]]] = {}
 
     def bill(self, operator_id: str, site_id: str, meters: Mapping[str, Meter], befores: Mapping[str, StoredState],
              states: list[StoredState]) -> tuple[list[StoredState], list[Usage], list[PricePush]]:
         """The states with their memory moved on, the priced usage of cloud-billed meters, and the prices
         prepaid meters must get now (a ladder tier crossed, the month rolled over, the tariff changed)."""
-        pricer = self._pricer(operator_id, site_id)
-        if pricer is None:
+        pricers = self._pricers_of(operator_id, site_id)
+        if not pricers:
             return states, [], []
         moved: dict[str, StoredState] = {}
         usage: list[Usage] = []
         pushes: list[PricePush] = []
         for state in states:
             meter, before = meters.get(state.meter_id), befores.get(state.meter_id)
-            if meter is None or before is None:
+            pricer = pricers.get(f"meter:{state.meter_id}") or pricers.get("site")  # a meter's own price wins
+            if meter is None or before is None or pricer is None:
                 continue
             if meter.billing_mode is BillingMode.CLOUD_BILLED and (priced := self._price(pricer, before, state)):
                 moved[state.meter_id], interval = priced
@@ -104,14 +105,15 @@ class ConsumptionBilling:
                 Usage(after.meter_id, start_s * 1000, end_s * 1000, energy, sum(c for _, c in costs), sum(charges),
                       month_label(last_month)))
 
-    def _pricer(self, operator_id: str, site_id: str) -> TariffPricer | None:
+    def _pricers_of(self, operator_id: str, site_id: str) -> dict[str, TariffPricer]:
+        """The site's pricers by scope (``site`` and overriding ``meter:<id>``), cached briefly."""
         key, now = (operator_id, site_id), time.monotonic()
         cached = self._pricers.get(key)
         if cached is None or now - cached[0] > PRICER_CACHE_S:
-            history = self._tariffs.history(operator_id, site_id)
             operator = self._tenancy.get_operator(operator_id)
             zone = ZoneInfo(operator.timezone if operator else "UTC")
-            cached = (now, TariffPricer(history, zone) if history is not None else None)
+            histories = self._tariffs.histories(operator_id, site_id)
+            cached = (now, {scope: TariffPricer(history, zone) for scope, history in histories.items()})
             self._pricers[key] = cached
         return cached[1]
 

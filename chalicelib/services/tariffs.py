@@ -12,7 +12,7 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.tariffs import Tariff, TariffHistory, meter_prices_at
-from chalicelib.domain.tenancy import BillingMode, Meter, Site
+from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import Clock, OperationLog, TenancyRepository
 from chalicelib.services.audit import operation
 from chalicelib.services.bridge_link import BridgeLink
@@ -32,17 +32,23 @@ class TariffService:
         self._oplog = oplog
         self._clock = clock
 
-    def add_site_version(self, actor: Actor, site_id: str, body: Any) -> Tariff:
+    def add_site_version(self, actor: Actor, site_id: str, body: Any, meter_id: str | None = None) -> Tariff:
+        """A new version of the site's default tariff, or of one meter's own price when ``meter_id`` is given."""
         actor.require(Permission.SETTINGS_MANAGE)
         self._site(actor, site_id)
+        scope = "site"
+        if meter_id is not None:
+            if not self._tenancy.get_meters(actor.operator_id, site_id, [check_id(meter_id, field="meter_id")]):
+                raise NotFound("no such meter")
+            scope = f"meter:{meter_id}"
         tariff = tariff_from_json(body)
         try:
-            self._tariffs.add_version(actor.operator_id, site_id, "site", tariff)
+            self._tariffs.add_version(actor.operator_id, site_id, scope, tariff)
         except Exception as error:
             if "ConditionalCheckFailed" in str(error):
                 raise Conflict("a version with this effective time exists; versions are never edited") from error
             raise
-        self._oplog.append(operation(actor.operator_id, actor.username, "tariff.add_version", f"site:{site_id}",
+        self._oplog.append(operation(actor.operator_id, actor.username, "tariff.add_version", f"{scope}@{site_id}",
                                      self._clock.now(), after=body if isinstance(body, dict) else None,
                                      source_ip=actor.source_ip))
         return tariff
@@ -56,8 +62,8 @@ class TariffService:
         """Write the prices in force now (with each meter's ladder tier) into every prepaid meter."""
         actor.require(Permission.METERS_CONTROL)
         self._site(actor, site_id)
-        history = self._tariffs.history(actor.operator_id, site_id)
-        if history is None:
+        histories = self._tariffs.histories(actor.operator_id, site_id)
+        if "site" not in histories:
             raise NotFound("the site has no tariff yet")
         operator = self._tenancy.get_operator(actor.operator_id)
         zone = ZoneInfo(operator.timezone if operator else "UTC")
@@ -66,6 +72,7 @@ class TariffService:
         for meter in self._tenancy.list_meters(actor.operator_id, site_id):
             bridge = bridges.get(meter.collector_id)
             if meter.billing_mode is BillingMode.PREPAID_METER and bridge is not None:
+                history = histories.get(f"meter:{meter.meter_id}") or histories["site"]
                 prices = meter_prices_at(history, zone, self._clock.now(), self._month_energy(meter, zone))
                 records.append(self._commands.push_prices(bridge, meter, prices))
         self._oplog.append(operation(actor.operator_id, actor.username, "tariff.push_prices", f"site:{site_id}",

@@ -66,3 +66,36 @@ def test_a_prepaid_meter_crossing_a_ladder_tier_gets_the_next_tier_prices(new_op
     pushed = outcomes[2].price_pushes[0]
     assert pushed.meter.meter_id == "pre_9"
     assert pushed.prices.as_tuple() == (13000, 10500, 7500, 4500)  # every rate + 0.1000 per kWh
+
+
+def test_a_meters_own_price_overrides_the_site_default(new_operator: OperatorFixture) -> None:
+    import json
+
+    from chalice.test import Client
+
+    from app import app
+    from tests.integration.test_json_api import auth, token_for
+
+    services, op = get_services(), new_operator.operator_id
+    created = operation(op, "t", "site.create", "s", datetime.now(UTC))
+    services.tenancy.add_site(Site(op, "site_o", "Own price"), created)
+    plain = Meter(op, "site_o", "own_1", "OWN1", "DTSY1352", "bus0", 1, "u1", BillingMode.CLOUD_BILLED)
+    services.tenancy.add_meters([plain])
+    own = {"effective_from": "2026-01-01T00:00:00+08:00", "schedule": None,
+           "prices": {"sharp": "0.5000", "peak": "0.5000", "flat": "0.5000", "valley": "0.5000"}}
+    with Client(app) as client:
+        token = token_for(client, op, "boss", new_operator.admin_password)
+        for path, body in (("/api/v1/sites/site_o/tariff", TARIFF), ("/api/v1/sites/site_o/meters/own_1/tariff", own)):
+            assert client.http.post(path, headers=auth(token), body=json.dumps(body).encode()).status_code == 201
+        missing = client.http.post("/api/v1/sites/site_o/meters/nobody/tariff", headers=auth(token),
+                                   body=json.dumps(own).encode())
+        assert missing.status_code == 404
+        bad = dict(own, prices={"flat": 0.5})
+        assert client.http.post("/api/v1/sites/site_o/meters/own_1/tariff", headers=auth(token),
+                                body=json.dumps(bad).encode()).status_code == 400
+    for cycle, (hour, minute, kwh) in enumerate([(7, 30, "100.00"), (8, 30, "102.00")]):
+        run = bus_run([plain], f"o{cycle}", "bus0", at(hour, minute),
+                      lambda _meter, kwh=kwh: {"energy_total": Decimal(kwh), "remaining_amount": Decimal("0")})
+        services.bridge_link._ingest.ingest(op, "site_o", "bus0", run, [plain], datetime.now(UTC))
+    usage = services.readings.usage(op, "site_o", "own_1")
+    assert [(u.energy_centi_kwh, u.cost_micro) for u in usage] == [(200, 1_000_000)]  # 2.00 kWh × 0.50 flat

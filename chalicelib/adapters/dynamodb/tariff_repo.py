@@ -35,9 +35,15 @@ class DynamoTariffRepository:
                    scope=scope, body=tariff_to_json(tariff)).save(condition=TariffItem.pk.does_not_exist())
 
     def history(self, operator_id: str, site_id: str, scope: str = "site") -> TariffHistory | None:
-        items = TariffItem.query(site_pk(operator_id, site_id), TariffItem.sk.startswith(f"TARIFF#{scope}#"))
-        versions = tuple(sorted((tariff_from_json(item.body) for item in items), key=lambda t: t.effective_from))
-        return TariffHistory(versions) if versions else None
+        return self.histories(operator_id, site_id).get(scope)
+
+    def histories(self, operator_id: str, site_id: str) -> dict[str, TariffHistory]:
+        """Every tariff history of a site in one query: ``site`` and each ``meter:<id>`` that overrides it."""
+        by_scope: dict[str, list[Tariff]] = {}
+        for item in TariffItem.query(site_pk(operator_id, site_id), TariffItem.sk.startswith("TARIFF#")):
+            by_scope.setdefault(item.scope, []).append(tariff_from_json(item.body))
+        return {scope: TariffHistory(tuple(sorted(versions, key=lambda t: t.effective_from)))
+                for scope, versions in by_scope.items()}
 
     def record_command(self, operator_id: str, site_id: str, record: CommandRecord) -> None:
         CommandItem(pk=site_pk(operator_id, site_id), sk=f"CMD#{record.command_id}", command_kind=record.kind,
