@@ -16,9 +16,13 @@ from chalicelib.config import Settings, get_settings
 if TYPE_CHECKING:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
+    from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
+    from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
+    from chalicelib.adapters.dynamodb.session_repo import DynamoSessionStore
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
+    from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.adapters.sms import SmsSender
     from chalicelib.services.alarm_queries import AlarmQueries
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.energy_report import EnergyReport
+    from chalicelib.services.meter_commands import MeterCommands
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.rollups import DailyRollups
@@ -59,9 +64,22 @@ class Services:
     clock: SystemClock
 
 
-@lru_cache(maxsize=1)
-def get_services() -> Services:
-    from chalicelib.adapters.clock import SystemClock
+@dataclass(frozen=True)
+class Repositories:
+    """Every DynamoDB adapter, sharing one botocore connection."""
+
+    staff: DynamoStaffRepository
+    sessions: DynamoSessionStore
+    oplog: DynamoOperationLog
+    tenancy: DynamoTenancyRepository
+    bridges: DynamoBridgeRepository
+    readings: DynamoReadingsRepository
+    alarms: DynamoAlarmRepository
+    rollups: DynamoRollupRepository
+    tariffs: DynamoTariffRepository
+
+
+def _repositories(settings: Settings) -> Repositories:
     from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
     from chalicelib.adapters.dynamodb.binding import bind_models
     from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
@@ -72,16 +90,40 @@ def get_services() -> Services:
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
-    from chalicelib.adapters.passwords import Argon2PasswordHasher
-    from chalicelib.services.alarm_queries import AlarmQueries
+
+    connection = bind_models(settings)
+    return Repositories(
+        DynamoStaffRepository(connection), DynamoSessionStore(connection), DynamoOperationLog(connection),
+        DynamoTenancyRepository(connection), DynamoBridgeRepository(connection), DynamoReadingsRepository(connection),
+        DynamoAlarmRepository(connection), DynamoRollupRepository(connection), DynamoTariffRepository(connection))
+
+
+def _bridge_side(repos: Repositories, settings: Settings, clock: SystemClock) -> tuple[BridgeLink, AlarmWatch,
+                                                                                         MeterCommands]:
+    """The bridge link and what it feeds: ingestion (alarms, billing) and meter commands."""
     from chalicelib.services.alarm_watch import AlarmWatch
-    from chalicelib.services.auth import AuthService
-    from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.consumption import ConsumptionBilling
-    from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.meter_commands import MeterCommands
+
+    alarm_watch = AlarmWatch(repos.alarms, repos.tenancy)
+    ingest = ReadingIngest(repos.readings, alarm_watch, ConsumptionBilling(repos.tariffs, repos.tenancy))
+    bridge_link = BridgeLink(repos.bridges, repos.tenancy, ingest, _sender(settings), clock)
+    meter_commands = MeterCommands(bridge_link, repos.tariffs, repos.tenancy, clock)
+    bridge_link.command_results = meter_commands.take_result
+    bridge_link.price_pusher = meter_commands.push_prices
+    return bridge_link, alarm_watch, meter_commands
+
+
+@lru_cache(maxsize=1)
+def get_services() -> Services:
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.passwords import Argon2PasswordHasher
+    from chalicelib.services.alarm_queries import AlarmQueries
+    from chalicelib.services.auth import AuthService
+    from chalicelib.services.bridge_admin import BridgeAdmin
+    from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.rollups import DailyRollups
@@ -90,44 +132,28 @@ def get_services() -> Services:
     from chalicelib.services.staff_admin import StaffAdminService
     from chalicelib.services.tariffs import TariffService
 
-    settings = get_settings()
-    connection = bind_models(settings)
-    clock = SystemClock()
-    hasher = Argon2PasswordHasher()
-    staff = DynamoStaffRepository(connection)
-    sessions = DynamoSessionStore(connection)
-    oplog = DynamoOperationLog(connection)
-    tenancy = DynamoTenancyRepository(connection)
-    bridges = DynamoBridgeRepository(connection)
-    readings = DynamoReadingsRepository(connection)
-    alarms = DynamoAlarmRepository(connection)
-    rollup_repo = DynamoRollupRepository(connection)
-    alarm_watch = AlarmWatch(alarms, tenancy)
-    tariff_repo = DynamoTariffRepository(connection)
-    ingest = ReadingIngest(readings, alarm_watch, ConsumptionBilling(tariff_repo, tenancy))
-    bridge_link = BridgeLink(bridges, tenancy, ingest, _sender(settings), clock)
-    meter_commands = MeterCommands(bridge_link, tariff_repo, tenancy, clock)
-    bridge_link.command_results = meter_commands.take_result
-    bridge_link.price_pusher = meter_commands.push_prices
+    settings, clock, hasher = get_settings(), SystemClock(), Argon2PasswordHasher()
+    r = _repositories(settings)
+    bridge_link, alarm_watch, meter_commands = _bridge_side(r, settings, clock)
     return Services(
-        auth=AuthService(staff, sessions, oplog, hasher, clock, settings.session_ttl_seconds),
-        staff_admin=StaffAdminService(staff, sessions, hasher, clock, tenancy),
-        oplog=OperationLogQuery(oplog, clock),
-        sites=SiteQueries(tenancy, readings, bridges),
-        tenancy=tenancy,
-        staff_repo=staff,
+        auth=AuthService(r.staff, r.sessions, r.oplog, hasher, clock, settings.session_ttl_seconds),
+        staff_admin=StaffAdminService(r.staff, r.sessions, hasher, clock, r.tenancy),
+        oplog=OperationLogQuery(r.oplog, clock),
+        sites=SiteQueries(r.tenancy, r.readings, r.bridges),
+        tenancy=r.tenancy,
+        staff_repo=r.staff,
         bridge_link=bridge_link,
-        bridge_admin=BridgeAdmin(bridges, tenancy, clock),
-        site_control=SiteControl(bridge_link, tenancy, oplog, clock),
-        readings=readings,
-        alarms=alarms,
-        notifier=Notifier(alarms, _sms_sender(settings), clock),
-        alarm_queries=AlarmQueries(alarms, readings, tenancy, oplog, clock),
-        rollups=DailyRollups(readings, rollup_repo, tenancy),
-        rollup_repo=rollup_repo,
-        energy_report=EnergyReport(rollup_repo, tenancy),
+        bridge_admin=BridgeAdmin(r.bridges, r.tenancy, clock),
+        site_control=SiteControl(bridge_link, r.tenancy, r.oplog, clock),
+        readings=r.readings,
+        alarms=r.alarms,
+        notifier=Notifier(r.alarms, _sms_sender(settings), clock),
+        alarm_queries=AlarmQueries(r.alarms, r.readings, r.tenancy, r.oplog, clock),
+        rollups=DailyRollups(r.readings, r.rollups, r.tenancy),
+        rollup_repo=r.rollups,
+        energy_report=EnergyReport(r.rollups, r.tenancy),
         alarm_watch=alarm_watch,
-        tariffs=TariffService(tariff_repo, meter_commands, bridge_link, tenancy, readings, oplog, clock),
+        tariffs=TariffService(r.tariffs, meter_commands, bridge_link, r.tenancy, r.readings, r.oplog, clock),
         clock=clock,
     )
 
