@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
-    from chalicelib.adapters.sms import SmsSender
+    from chalicelib.ports import SmsSender
     from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.auth import AuthService

@@ -7,13 +7,7 @@ Layout (queryable by Athena, DuckDB or plain zcat; see docs/archive-format.md):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
-
-
-class ArchiveStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
-    def get(self, key: str) -> bytes: ...
-    def keys(self, prefix: str) -> list[str]: ...
+from typing import Any
 
 
 class FolderArchive:

@@ -8,11 +8,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from chalicelib.ports import ConnectionGone
+
 LOG = logging.getLogger("voltvend.bridge.sender")
-
-
-class ConnectionGone(Exception):
-    """The bridge's WebSocket is closed; the caller marks the bridge offline."""
 
 
 class ManagementApiSender:

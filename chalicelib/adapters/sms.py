@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-
-class SmsSender(Protocol):
-    def send(self, phone: str, text: str) -> str:
-        """Hand one SMS over; returns the provider's message id (raises on refusal)."""
-        ...
+from typing import Any
 
 
 class LocalOutboxSender:

@@ -179,7 +179,7 @@ def _command_json(record: CommandRecord) -> dict[str, object]:
 @api(bp, Permission.SETTINGS_MANAGE)
 def add_tariff_version(actor: Actor, site_id: str) -> Response:
     """A new tariff version for the site (never an edit); see tariff_codec for the format."""
-    from chalicelib.adapters.dynamodb.tariff_codec import tariff_to_json
+    from chalicelib.domain.tariffs.json_format import tariff_to_json
 
     tariff = get_services().tariffs.add_site_version(actor, site_id, json_object(bp.current_request))
     return json_response(tariff_to_json(tariff), status=201)
@@ -188,7 +188,7 @@ def add_tariff_version(actor: Actor, site_id: str) -> Response:
 @bp.route("/api/v1/sites/{site_id}/tariff", methods=["GET"])
 @api(bp, Permission.METERS_VIEW)
 def tariff_history(actor: Actor, site_id: str) -> Response:
-    from chalicelib.adapters.dynamodb.tariff_codec import tariff_to_json
+    from chalicelib.domain.tariffs.json_format import tariff_to_json
 
     history = get_services().tariffs.history(actor, site_id)
     return json_response({"versions": [tariff_to_json(t) for t in history.versions] if history else []})
@@ -211,7 +211,7 @@ def meter_commands(actor: Actor, site_id: str) -> Response:
 @api(bp, Permission.SETTINGS_MANAGE)
 def add_meter_tariff_version(actor: Actor, site_id: str, meter_id: str) -> Response:
     """A meter's own price, overriding the site default from its effective time on."""
-    from chalicelib.adapters.dynamodb.tariff_codec import tariff_to_json
+    from chalicelib.domain.tariffs.json_format import tariff_to_json
 
     tariff = get_services().tariffs.add_site_version(actor, site_id, json_object(bp.current_request), meter_id)
     return json_response(tariff_to_json(tariff), status=201)

@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from chalicelib.domain.errors import ValidationError
 
@@ -63,3 +64,20 @@ class Bridge:
 
     def online(self, now: datetime, lost_after: timedelta = LOST_CONTACT_AFTER) -> bool:
         return self.connection_id is not None and self.last_seen is not None and now - self.last_seen < lost_after
+
+
+@dataclass(frozen=True)
+class TunnelState:
+    collector_id: str
+    keyring: dict[str, Any]
+    inbound: dict[str, Any]
+    outbound: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class BridgeConnection:
+    connection_id: str
+    operator_id: str
+    bridge_id: str
+    site_id: str

@@ -17,8 +17,9 @@ LOG = logging.getLogger("voltvend.jobs.archival")
 
 @bp.schedule("rate(1 day)")
 def archive_cold_readings(event: Any) -> dict[str, int]:
-    from chalicelib.adapters.archive_store import ArchiveStore, FolderArchive, S3Archive
+    from chalicelib.adapters.archive_store import FolderArchive, S3Archive
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.ports import ArchiveStore
     from chalicelib.services.archival import ReadingArchiver
 
     settings, services = get_settings(), get_services()

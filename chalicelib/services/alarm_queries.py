@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository, OutboxMessage
-from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.alarms import Alarm, acknowledge
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.outbox import OutboxMessage
 from chalicelib.domain.tenancy import Site
-from chalicelib.ports import Clock, OperationLog, TenancyRepository
+from chalicelib.ports import AlarmRepository, Clock, OperationLog, ReadingsRepository, TenancyRepository
 from chalicelib.services.audit import operation
 from chalicelib.services.scoping import site_in_scope
 
@@ -25,7 +24,7 @@ class AlarmReport:
 
 
 class AlarmQueries:
-    def __init__(self, alarms: DynamoAlarmRepository, readings: DynamoReadingsRepository,
+    def __init__(self, alarms: AlarmRepository, readings: ReadingsRepository,
                  tenancy: TenancyRepository, oplog: OperationLog, clock: Clock) -> None:
         self._alarms = alarms
         self._readings = readings

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
 from chalicelib.domain.alarms import (
     AlarmEvent,
     AlarmPolicy,
@@ -26,7 +25,7 @@ from chalicelib.domain.alarms import (
 from chalicelib.domain.meter_state import state_from_values
 from chalicelib.domain.notifications import Contact, Language, NotificationPolicy, Recipients, plan_notifications
 from chalicelib.domain.tenancy import Site
-from chalicelib.ports import TenancyRepository
+from chalicelib.ports import AlarmRepository, TenancyRepository
 
 SITE_CACHE_S = 30.0
 
@@ -53,7 +52,7 @@ def observation(sighting: MeterSighting) -> MeterObservation:
 
 
 class AlarmWatch:
-    def __init__(self, alarms: DynamoAlarmRepository, tenancy: TenancyRepository) -> None:
+    def __init__(self, alarms: AlarmRepository, tenancy: TenancyRepository) -> None:
         self._alarms = alarms
         self._tenancy = tenancy
         self._sites: dict[tuple[str, str], tuple[float, Site | None]] = {}

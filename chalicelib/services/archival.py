@@ -13,9 +13,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.archive_store import ArchiveStore
-from chalicelib.adapters.dynamodb.readings_repo import READINGS_HOT, DynamoReadingsRepository
-from chalicelib.ports import TenancyRepository
+from chalicelib.domain.readings import READINGS_HOT
+from chalicelib.ports import ArchiveStore, ReadingsRepository, TenancyRepository
 
 HOT_WINDOW = READINGS_HOT
 Reading = tuple[int, dict[str, Any]]
@@ -37,7 +36,7 @@ def decode_readings(data: bytes) -> list[dict[str, Any]]:
 
 
 class ReadingArchiver:
-    def __init__(self, readings: DynamoReadingsRepository, tenancy: TenancyRepository, store: ArchiveStore,
+    def __init__(self, readings: ReadingsRepository, tenancy: TenancyRepository, store: ArchiveStore,
                  hot_window: timedelta = HOT_WINDOW) -> None:
         self._readings = readings
         self._tenancy = tenancy

@@ -7,12 +7,18 @@ from typing import Any
 
 from gateway_bridge.protocol import ChannelState, KeyRing, Suite, generate_key
 
-from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository, TunnelState
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
-from chalicelib.domain.bridges import Bridge, BridgeStatus, bridge_id_for, credential_digest, new_credential
+from chalicelib.domain.bridges import (
+    Bridge,
+    BridgeStatus,
+    TunnelState,
+    bridge_id_for,
+    credential_digest,
+    new_credential,
+)
 from chalicelib.domain.errors import NotFound, ValidationError
-from chalicelib.ports import Clock, TenancyRepository
+from chalicelib.ports import BridgeRepository, Clock, TenancyRepository
 from chalicelib.services.audit import operation
 from chalicelib.services.scoping import site_in_scope
 
@@ -28,7 +34,7 @@ class BridgeBundle:
 
 
 class BridgeAdmin:
-    def __init__(self, bridges: DynamoBridgeRepository, tenancy: TenancyRepository, clock: Clock) -> None:
+    def __init__(self, bridges: BridgeRepository, tenancy: TenancyRepository, clock: Clock) -> None:
         self._bridges = bridges
         self._tenancy = tenancy
         self._clock = clock

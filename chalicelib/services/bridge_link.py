@@ -36,17 +36,10 @@ from gateway_bridge.protocol import (
 )
 from gateway_bridge.protocol.frames import Limits, decode
 
-from chalicelib.adapters.bridge_sender import ConnectionGone
-from chalicelib.adapters.dynamodb.bridge_repo import (
-    BridgeConnection,
-    DynamoBridgeRepository,
-    StaleTunnelState,
-    TunnelState,
-)
-from chalicelib.domain.bridges import Bridge, BridgeStatus, operator_of
+from chalicelib.domain.bridges import Bridge, BridgeConnection, BridgeStatus, TunnelState, operator_of
 from chalicelib.domain.tariffs import RatePrices
 from chalicelib.domain.tenancy import Meter
-from chalicelib.ports import Clock, TenancyRepository
+from chalicelib.ports import BridgeRepository, Clock, ConnectionGone, StaleTunnelState, TenancyRepository
 from chalicelib.services.ingest import ReadingIngest
 from chalicelib.services.reading_plan import standing_plans
 
@@ -65,7 +58,7 @@ class TunnelBusy(Exception):
 
 
 class BridgeLink:
-    def __init__(self, bridges: DynamoBridgeRepository, tenancy: TenancyRepository, ingest: ReadingIngest,
+    def __init__(self, bridges: BridgeRepository, tenancy: TenancyRepository, ingest: ReadingIngest,
                  send: Sender, clock: Clock) -> None:
         self._bridges = bridges
         self._tenancy = tenancy

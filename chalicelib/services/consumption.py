@@ -15,11 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from chalicelib.adapters.dynamodb.readings_repo import StoredState, Usage
-from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
+from chalicelib.domain.readings import StoredState, Usage
 from chalicelib.domain.tariffs import BillingMonth, ChargeAccumulator, RatePrices, TariffPricer, plan_ladder_push
 from chalicelib.domain.tenancy import BillingMode, Meter
-from chalicelib.ports import TenancyRepository
+from chalicelib.ports import TariffRepository, TenancyRepository
 
 PRICER_CACHE_S = 30.0
 
@@ -40,7 +39,7 @@ def month_label(month: BillingMonth) -> str:
 
 
 class ConsumptionBilling:
-    def __init__(self, tariffs: DynamoTariffRepository, tenancy: TenancyRepository) -> None:
+    def __init__(self, tariffs: TariffRepository, tenancy: TenancyRepository) -> None:
         self._tariffs = tariffs
         self._tenancy = tenancy
         self._pricers: dict[tuple[str, str], tuple[float, dict[str, TariffPricer]]] = {}

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.daily import DayFigures
 from chalicelib.domain.errors import ValidationError
-from chalicelib.ports import TenancyRepository
+from chalicelib.ports import RollupRepository, TenancyRepository
 from chalicelib.services.scoping import site_in_scope
 
 SCOPE = re.compile(r"^(building|floor|unit|meter):[A-Za-z0-9_/.-]{1,80}$")
@@ -18,7 +17,7 @@ LONGEST_RANGE_DAYS = 366
 
 
 class EnergyReport:
-    def __init__(self, rollups: DynamoRollupRepository, tenancy: TenancyRepository) -> None:
+    def __init__(self, rollups: RollupRepository, tenancy: TenancyRepository) -> None:
         self._rollups = rollups
         self._tenancy = tenancy
 

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 from gateway_bridge.protocol import BatchResult
 
-from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository, StoredState, Usage
+from chalicelib.domain.readings import StoredState, Usage
 from chalicelib.domain.tenancy import Meter
+from chalicelib.ports import ReadingsRepository
 from chalicelib.services.alarm_watch import AlarmWatch, MeterSighting
 from chalicelib.services.consumption import ConsumptionBilling, PricePush
 from chalicelib.services.reading_plan import DecodedRead, decode_result
@@ -33,7 +34,7 @@ def _exact(values: Mapping[str, object]) -> dict[str, str | int]:
 
 
 class ReadingIngest:
-    def __init__(self, readings: DynamoReadingsRepository, alarms: AlarmWatch | None = None,
+    def __init__(self, readings: ReadingsRepository, alarms: AlarmWatch | None = None,
                  billing: ConsumptionBilling | None = None) -> None:
         self._readings = readings
         self._alarms = alarms

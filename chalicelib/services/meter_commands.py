@@ -14,11 +14,11 @@ from gateway_bridge.codec import encode_entries
 from gateway_bridge.protocol import BatchResult, Command, Txn
 from gateway_bridge.rtu import ExceptionReply, FrameError, build_read_request, build_write_request, parse_response
 
-from chalicelib.adapters.dynamodb.tariff_repo import CommandRecord, DynamoTariffRepository
 from chalicelib.domain.bridges import Bridge
+from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.tariffs import RatePrices
 from chalicelib.domain.tenancy import Meter
-from chalicelib.ports import Clock, TenancyRepository
+from chalicelib.ports import Clock, TariffRepository, TenancyRepository
 from chalicelib.services.bridge_link import BridgeLink
 from chalicelib.services.reading_plan import DecodedRead, decode_result, profile_for
 
@@ -31,7 +31,7 @@ def price_values(prices: RatePrices) -> dict[str, Decimal]:
 
 
 class MeterCommands:
-    def __init__(self, link: BridgeLink, records: DynamoTariffRepository, tenancy: TenancyRepository,
+    def __init__(self, link: BridgeLink, records: TariffRepository, tenancy: TenancyRepository,
                  clock: Clock) -> None:
         self._link = link
         self._records = records

@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository, OutboxMessage
-from chalicelib.adapters.sms import SmsSender
 from chalicelib.domain.notifications import Audience, Language, PlannedMessage, still_worth_sending
-from chalicelib.ports import Clock
+from chalicelib.domain.outbox import OutboxMessage
+from chalicelib.ports import AlarmRepository, Clock, SmsSender
 
 LOG = logging.getLogger("voltvend.notifier")
 
 
 class Notifier:
-    def __init__(self, alarms: DynamoAlarmRepository, sender: SmsSender, clock: Clock) -> None:
+    def __init__(self, alarms: AlarmRepository, sender: SmsSender, clock: Clock) -> None:
         self._alarms = alarms
         self._sender = sender
         self._clock = clock

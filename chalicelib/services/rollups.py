@@ -10,11 +10,9 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
-from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
 from chalicelib.domain.daily import EMPTY_DAY, DayFigures, day_figures
 from chalicelib.domain.tenancy import Meter, Unit
-from chalicelib.ports import TenancyRepository
+from chalicelib.ports import ReadingsRepository, RollupRepository, TenancyRepository
 
 DAYS_RECOMPUTED = 2
 
@@ -33,7 +31,7 @@ def scopes(meter: Meter, unit: Unit | None) -> list[str]:
 
 
 class DailyRollups:
-    def __init__(self, readings: DynamoReadingsRepository, rollups: DynamoRollupRepository,
+    def __init__(self, readings: ReadingsRepository, rollups: RollupRepository,
                  tenancy: TenancyRepository) -> None:
         self._readings = readings
         self._rollups = rollups

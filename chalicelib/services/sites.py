@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
-from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.bridges import Bridge
 from chalicelib.domain.meter_state import Condition, MeterState, condition, state_from_values
 from chalicelib.domain.tenancy import Building, Collector, Meter, Site, Unit
-from chalicelib.ports import TenancyRepository
+from chalicelib.ports import BridgeRepository, ReadingsRepository, TenancyRepository
 from chalicelib.services.scoping import site_in_scope
 
 
@@ -39,8 +37,8 @@ class SiteOverview:
 
 
 class SiteQueries:
-    def __init__(self, tenancy: TenancyRepository, readings: DynamoReadingsRepository,
-                 bridges: DynamoBridgeRepository) -> None:
+    def __init__(self, tenancy: TenancyRepository, readings: ReadingsRepository,
+                 bridges: BridgeRepository) -> None:
         self._tenancy = tenancy
         self._readings = readings
         self._bridges = bridges

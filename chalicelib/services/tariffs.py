@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
-from chalicelib.adapters.dynamodb.tariff_codec import tariff_from_json
-from chalicelib.adapters.dynamodb.tariff_repo import CommandRecord, DynamoTariffRepository
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
+from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.tariffs import Tariff, TariffHistory, meter_prices_at
+from chalicelib.domain.tariffs.json_format import tariff_from_json
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
-from chalicelib.ports import Clock, OperationLog, TenancyRepository
+from chalicelib.ports import Clock, OperationLog, ReadingsRepository, TariffRepository, TenancyRepository
 from chalicelib.services.audit import operation
 from chalicelib.services.bridge_link import BridgeLink
 from chalicelib.services.meter_commands import MeterCommands
@@ -21,8 +20,8 @@ from chalicelib.services.scoping import site_in_scope
 
 
 class TariffService:
-    def __init__(self, tariffs: DynamoTariffRepository, commands: MeterCommands, link: BridgeLink,
-                 tenancy: TenancyRepository, readings: DynamoReadingsRepository, oplog: OperationLog,
+    def __init__(self, tariffs: TariffRepository, commands: MeterCommands, link: BridgeLink,
+                 tenancy: TenancyRepository, readings: ReadingsRepository, oplog: OperationLog,
                  clock: Clock) -> None:
         self._tariffs = tariffs
         self._commands = commands

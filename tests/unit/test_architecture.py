@@ -32,6 +32,19 @@ def test_domain_imports_no_infrastructure() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return found | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+
+def test_services_depend_on_ports_not_adapters() -> None:
+    services = (ROOT / "chalicelib" / "services").glob("*.py")
+    offenders = {str(path.relative_to(ROOT)): [m for m in imported_modules(path) if m.startswith("chalicelib.adapters")]
+                 for path in services}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
 def test_the_bridge_never_imports_the_cloud() -> None:
     offenders = [str(p) for p in (ROOT / "gateway-bridge").rglob("*.py") if "chalicelib" in imported_top_levels(p)]
     assert offenders == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.connection import Connection
@@ -14,21 +13,7 @@ from chalicelib.adapters.dynamodb.keys import operator_pk, site_pk
 from chalicelib.adapters.dynamodb.models import AlarmItem, AlarmStateItem, OutboxItem
 from chalicelib.domain.alarms import Alarm, AlarmState
 from chalicelib.domain.notifications import PlannedMessage
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    dedupe_key: str
-    site_id: str
-    recipient: str
-    language: str
-    text: str
-    not_before: datetime
-    alarm_id: str
-    urgent: bool
-    status: str
-    detail: str = ""
-    sent_at: datetime | None = None
+from chalicelib.domain.outbox import OutboxMessage
 
 
 class DynamoAlarmRepository:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
@@ -13,30 +11,10 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.adapters.dynamodb.keys import operator_pk, site_pk
 from chalicelib.adapters.dynamodb.models import BridgeItem, ConnectionItem, MainItem, SendLockItem, TunnelItem
 from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
-from chalicelib.domain.bridges import Bridge, BridgeStatus
+from chalicelib.domain.bridges import Bridge, BridgeConnection, BridgeStatus, TunnelState
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.oplog import OperationRecord
-
-
-class StaleTunnelState(Exception):
-    """Another writer moved the tunnel state on since it was read; read again and retry."""
-
-
-@dataclass(frozen=True)
-class TunnelState:
-    collector_id: str
-    keyring: dict[str, Any]
-    inbound: dict[str, Any]
-    outbound: dict[str, Any]
-    version: int
-
-
-@dataclass(frozen=True)
-class BridgeConnection:
-    connection_id: str
-    operator_id: str
-    bridge_id: str
-    site_id: str
+from chalicelib.ports import StaleTunnelState
 
 
 def _to_bridge(operator_id: str, item: BridgeItem) -> Bridge:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,39 +13,11 @@ from chalicelib.adapters.dynamodb.batch import put_items
 from chalicelib.adapters.dynamodb.keys import site_pk
 from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem, UsageItem
 from chalicelib.domain.alarms import AlarmState
+from chalicelib.domain.readings import READINGS_HOT, Reading, StoredState, Usage
 
-READINGS_HOT = timedelta(days=90)
 # TTL is only a safety net: it must never remove a reading the daily archival has not moved yet, so it
 # lies two months past the hot window (DynamoDB Local does sweep expired items now and then, too).
 READINGS_EXPIRE = READINGS_HOT + timedelta(days=60)
-
-
-@dataclass(frozen=True)
-class StoredState:
-    meter_id: str
-    read_at: datetime
-    values: dict[str, Any]
-    problems: tuple[str, ...]
-    last_answer_at: datetime | None
-    missed_cycles: int
-    alarms: AlarmState | None = None  # what the alarm rules remember of this meter, kept with its state
-    billing: dict[str, Any] | None = None  # cloud-billed meters: month energy and charge accumulator
-
-
-Reading = tuple[str, int, dict[str, Any]]  # meter id, time in ms, decoded values
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Priced consumption of a cloud-billed meter between two readings (the ledger posts ``charge_minor``)."""
-
-    meter_id: str
-    start_ms: int
-    end_ms: int
-    energy_centi_kwh: int
-    cost_micro: int  # exact, 1/1,000,000 of the currency
-    charge_minor: int  # what to charge now, drift-free over the month
-    month: str
 
 
 def reading_pk(operator_id: str, meter_id: str) -> str:

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from pynamodb.connection import Connection
 
 from chalicelib.adapters.dynamodb.keys import site_pk
 from chalicelib.adapters.dynamodb.models import CommandItem, TariffItem
-from chalicelib.adapters.dynamodb.tariff_codec import tariff_from_json, tariff_to_json
+from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.tariffs import Tariff, TariffHistory
-
-
-@dataclass(frozen=True)
-class CommandRecord:
-    command_id: str
-    kind: str
-    meter_id: str
-    bus: str
-    status: str  # sent, delivered, failed
-    detail: str
-    created_at: datetime
-    updated_at: datetime
-    expected: dict[str, str] | None = None
+from chalicelib.domain.tariffs.json_format import tariff_from_json, tariff_to_json
 
 
 class DynamoTariffRepository:
