@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway_bridge.protocol import (
     Ack,
@@ -47,6 +47,7 @@ LOG = logging.getLogger("voltvend.bridge.link")
 INBOUND_LIMITS = Limits()
 TUNNEL_RETRIES = 5
 COMMAND_PREFIX = "cmd-"
+SEEN_GRANULARITY = timedelta(seconds=30)  # presence needs minutes, not a write per message
 READ_NOW_CHUNK_TXNS = 16  # eight two-block meters
 SEND_LOCK_HOLD_MS = 5_000  # a crashed holder delays the channel at most this long
 SEND_LOCK_WAIT_S = 10.0
@@ -103,7 +104,9 @@ class BridgeLink:
             frame = decode(text, INBOUND_LIMITS, INBOUND_LIMITS.max_message_bytes, allow_part=False)
         except ProtocolError:
             return  # logged with its reason by the protocol
-        self._bridges.mark_seen(bridge.operator_id, bridge.bridge_id, self._clock.now(), connection_id)
+        now = self._clock.now()
+        if bridge.last_seen is None or now - bridge.last_seen >= SEEN_GRANULARITY:
+            self._bridges.mark_seen(bridge.operator_id, bridge.bridge_id, now, connection_id)
         for sealed in frame if isinstance(frame, tuple) else ():
             self._receive_envelope(bridge, sealed)
 
