@@ -47,6 +47,7 @@ LOG = logging.getLogger("voltvend.bridge.link")
 INBOUND_LIMITS = Limits()
 TUNNEL_RETRIES = 5
 COMMAND_PREFIX = "cmd-"
+METERS_CACHE_S = 30.0
 SEEN_GRANULARITY = timedelta(seconds=30)  # presence needs minutes, not a write per message
 READ_NOW_CHUNK_TXNS = 16  # eight two-block meters
 SEND_LOCK_HOLD_MS = 5_000  # a crashed holder delays the channel at most this long
@@ -69,6 +70,7 @@ class BridgeLink:
         # Set by the composition root: commands live in a service that itself sends through this link.
         self.command_results: Callable[[Bridge, BatchResult], None] | None = None
         self.price_pusher: Callable[[Bridge, Meter, RatePrices], object] | None = None
+        self._meters: dict[tuple[str, str], tuple[float, list[Meter]]] = {}
 
     # -- connection lifecycle ----------------------------------------------------------------
     def connect(self, connection_id: str, bridge_id: str, credential: str) -> bool:
@@ -159,7 +161,7 @@ class BridgeLink:
                 self.command_results(bridge, result)
             return
         meter_ids = {item.id.partition("@")[0] for item in result.results}
-        meters = self._tenancy.get_meters(bridge.operator_id, bridge.site_id, meter_ids)
+        meters = [m for m in self._site_meters(bridge.operator_id, bridge.site_id) if m.meter_id in meter_ids]
         outcome = self._ingest.ingest(bridge.operator_id, bridge.site_id, collector_id, result, meters,
                                       self._clock.now())
         for push in outcome.price_pushes:
@@ -273,6 +275,16 @@ class BridgeLink:
             if bridge.last_seen is not None and bridge.status is BridgeStatus.ACTIVE:
                 heard.setdefault(bridge.site_id, {}).update({c: bridge.last_seen for c in bridge.collectors})
         return heard
+
+    def _site_meters(self, operator_id: str, site_id: str) -> list[Meter]:
+        """The site's meter registry, cached briefly: every bus run needs it and it changes rarely. A meter
+        moved within the window at worst has one run's answers refused (the address no longer matches)."""
+        key, now = (operator_id, site_id), time.monotonic()
+        cached = self._meters.get(key)
+        if cached is None or now - cached[0] > METERS_CACHE_S:
+            cached = (now, self._tenancy.list_meters(operator_id, site_id))
+            self._meters[key] = cached
+        return cached[1]
 
     def bridges_of(self, operator_id: str, site_id: str) -> list[Bridge]:
         return [b for b in self._bridges.list(operator_id) if b.site_id == site_id]
