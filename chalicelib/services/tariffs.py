@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.commands import CommandRecord
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.tariffs import Tariff, TariffHistory, meter_prices_at
 from chalicelib.domain.tariffs.json_format import tariff_from_json
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
@@ -41,12 +41,7 @@ class TariffService:
                 raise NotFound("no such meter")
             scope = f"meter:{meter_id}"
         tariff = tariff_from_json(body)
-        try:
-            self._tariffs.add_version(actor.operator_id, site_id, scope, tariff)
-        except Exception as error:
-            if "ConditionalCheckFailed" in str(error):
-                raise Conflict("a version with this effective time exists; versions are never edited") from error
-            raise
+        self._tariffs.add_version(actor.operator_id, site_id, scope, tariff)  # Conflict if that time is taken
         self._oplog.append(operation(actor.operator_id, actor.username, "tariff.add_version", f"{scope}@{site_id}",
                                      self._clock.now(), after=body if isinstance(body, dict) else None,
                                      source_ip=actor.source_ip))

@@ -87,6 +87,8 @@ def test_a_meters_own_price_overrides_the_site_default(new_operator: OperatorFix
         token = token_for(client, op, "boss", new_operator.admin_password)
         for path, body in (("/api/v1/sites/site_o/tariff", TARIFF), ("/api/v1/sites/site_o/meters/own_1/tariff", own)):
             assert client.http.post(path, headers=auth(token), body=json.dumps(body).encode()).status_code == 201
+        again = client.http.post("/api/v1/sites/site_o/tariff", headers=auth(token), body=json.dumps(TARIFF).encode())
+        assert again.status_code == 409 and "never edited" in again.json_body["error"]
         missing = client.http.post("/api/v1/sites/site_o/meters/nobody/tariff", headers=auth(token),
                                    body=json.dumps(own).encode())
         assert missing.status_code == 404

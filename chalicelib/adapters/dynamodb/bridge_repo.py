@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.keys import operator_pk, site_pk
@@ -69,8 +69,10 @@ class DynamoBridgeRepository:
         try:
             item.update(actions=[BridgeItem.connection_id.remove()],
                         condition=BridgeItem.connection_id == connection_id)
-        except Exception:  # condition failed: a newer connection owns the bridge; nothing to undo
-            return
+        except UpdateError as error:
+            if "ConditionalCheckFailed" not in str(error):
+                raise
+            # a newer connection owns the bridge now: nothing to undo
 
     # -- connections -------------------------------------------------------------------------
     def put_connection(self, link: BridgeConnection, at: datetime) -> None:

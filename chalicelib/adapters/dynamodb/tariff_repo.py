@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamodb.keys import site_pk
 from chalicelib.adapters.dynamodb.models import CommandItem, TariffItem
 from chalicelib.domain.commands import CommandRecord
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.tariffs import Tariff, TariffHistory
 from chalicelib.domain.tariffs.json_format import tariff_from_json, tariff_to_json
 
@@ -16,8 +18,15 @@ class DynamoTariffRepository:
         self._connection = connection
 
     def add_version(self, operator_id: str, site_id: str, scope: str, tariff: Tariff) -> None:
-        TariffItem(pk=site_pk(operator_id, site_id), sk=f"TARIFF#{scope}#{tariff.effective_from.isoformat()}",
-                   scope=scope, body=tariff_to_json(tariff)).save(condition=TariffItem.pk.does_not_exist())
+        """Versions are never edited: a second one at the same effective time is a Conflict."""
+        item = TariffItem(pk=site_pk(operator_id, site_id), sk=f"TARIFF#{scope}#{tariff.effective_from.isoformat()}",
+                          scope=scope, body=tariff_to_json(tariff))
+        try:
+            item.save(condition=TariffItem.pk.does_not_exist())
+        except PutError as error:
+            if "ConditionalCheckFailed" in str(error):
+                raise Conflict("a version with this effective time exists; versions are never edited") from error
+            raise
 
     def history(self, operator_id: str, site_id: str, scope: str = "site") -> TariffHistory | None:
         return self.histories(operator_id, site_id).get(scope)
