@@ -101,3 +101,36 @@ def test_a_meters_own_price_overrides_the_site_default(new_operator: OperatorFix
         services.bridge_link._ingest.ingest(op, "site_o", "bus0", run, [plain], datetime.now(UTC))
     usage = services.readings.usage(op, "site_o", "own_1")
     assert [(u.energy_centi_kwh, u.cost_micro) for u in usage] == [(200, 1_000_000)]  # 2.00 kWh × 0.50 flat
+
+
+BAD_TARIFFS = [
+    {**TARIFF, "schedule": [{"starts_on": [1, 1], "bands": [["25:99", "valley"]]}]},
+    {**TARIFF, "schedule": [{"starts_on": [1, 1], "bands": [["08:00", "cheap"]]}]},
+    {**TARIFF, "schedule": [{"starts_on": [13, 40], "bands": [["08:00", "flat"]]}]},
+    {**TARIFF, "schedule": [{"starts_on": [1, 1], "bands": [[8, "flat"]]}]},
+    {**TARIFF, "ladder": {"upper_bounds_kwh": "3", "increments": ["0", "0.1"]}},
+    {**TARIFF, "ladder": {"upper_bounds_kwh": ["3"], "increments": ["0.2", "0.1"]}},
+    {**TARIFF, "prices": {"sharp": "1e400", "peak": "1", "flat": "1", "valley": "1"}},
+    {**TARIFF, "prices": {"sharp": "NaN", "peak": "1", "flat": "1", "valley": "1"}},
+    {**TARIFF, "effective_from": 5},
+]
+
+
+def test_bad_tariffs_get_a_400_with_a_short_message(new_operator: OperatorFixture) -> None:
+    import json
+
+    from chalice.test import Client
+
+    from app import app
+    from tests.integration.test_json_api import auth, token_for
+
+    services, op = get_services(), new_operator.operator_id
+    services.tenancy.add_site(Site(op, "site_b", "Bad"), operation(op, "t", "site.create", "s", datetime.now(UTC)))
+    with Client(app) as client:
+        token = token_for(client, op, "boss", new_operator.admin_password)
+        for body in BAD_TARIFFS:
+            payload = json.dumps(body).encode()
+            answer = client.http.post("/api/v1/sites/site_b/tariff", headers=auth(token), body=payload)
+            assert answer.status_code == 400, body
+            assert 0 < len(answer.json_body["error"]) < 200
+        assert services.tariffs.history(admin_actor(new_operator), "site_b") is None

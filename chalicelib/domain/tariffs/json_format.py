@@ -20,17 +20,20 @@ from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.tariffs import NO_LADDER, DailyPlan, Ladder, RatePrices, Season, Tariff, TouSchedule
 
 RATE_NAMES = ("sharp", "peak", "flat", "valley")
+LARGEST_REGISTER_VALUE = 2**32 - 1  # prices and bounds end up in UINT32 registers
 
 
 def _scaled(text: Any, digits: int, field: str) -> int:
-    if isinstance(text, float | bool) or not isinstance(text, str | int):
+    if isinstance(text, float | bool) or not isinstance(text, str | int) or len(str(text)) > 24:
         raise ValidationError(f"{field}: give the number as text, e.g. \"0.6500\"", field=field)
     try:
         scaled = Decimal(str(text)).scaleb(digits)
     except InvalidOperation:
         raise ValidationError(f"{field}: not a number", field=field) from None
-    if scaled != scaled.to_integral_value() or scaled < 0:
+    if not scaled.is_finite() or scaled != scaled.to_integral_value() or scaled < 0:
         raise ValidationError(f"{field}: at most {digits} decimals, not negative", field=field)
+    if scaled > LARGEST_REGISTER_VALUE:
+        raise ValidationError(f"{field}: too large for a meter register", field=field)
     return int(scaled)
 
 
@@ -66,7 +69,8 @@ def _schedule(data: Any) -> TouSchedule | None:
         starts = season.get("starts_on", [1, 1])
         if not (isinstance(starts, list) and len(starts) == 2 and all(isinstance(v, int) for v in starts)):
             raise ValidationError("starts_on: [month, day]", field="schedule")
-        bands = [tuple(band) for band in season["bands"] if isinstance(band, list) and len(band) == 2]
+        bands = [tuple(band) for band in season["bands"]
+                 if isinstance(band, list) and len(band) == 2 and all(isinstance(part, str) for part in band)]
         if len(bands) != len(season["bands"]):
             raise ValidationError("each band is [\"HH:MM\", \"rate\"]", field="schedule")
         seasons.append(Season((starts[0], starts[1]), DailyPlan.of(*bands)))
@@ -78,8 +82,11 @@ def _ladder(data: Any) -> Ladder:
         return NO_LADDER
     if not isinstance(data, dict):
         raise ValidationError("ladder: upper_bounds_kwh and increments", field="ladder")
-    bounds = [_scaled(v, 2, "ladder.upper_bounds_kwh") for v in data.get("upper_bounds_kwh") or []]
-    increments = [_scaled(v, 4, "ladder.increments") for v in data.get("increments") or []]
+    bounds_in, increments_in = data.get("upper_bounds_kwh") or [], data.get("increments") or []
+    if not isinstance(bounds_in, list) or not isinstance(increments_in, list):
+        raise ValidationError("ladder: upper_bounds_kwh and increments are lists", field="ladder")
+    bounds = [_scaled(v, 2, "ladder.upper_bounds_kwh") for v in bounds_in]
+    increments = [_scaled(v, 4, "ladder.increments") for v in increments_in]
     return Ladder(tuple(bounds), tuple(increments))
 
 
