@@ -7,6 +7,7 @@ a newer current state; a re-sent run is recognised and stored once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -17,7 +18,10 @@ from chalicelib.domain.tenancy import Meter
 from chalicelib.ports import ReadingsRepository
 from chalicelib.services.alarm_watch import AlarmWatch, MeterSighting
 from chalicelib.services.consumption import ConsumptionBilling, PricePush
-from chalicelib.services.reading_plan import DecodedRead, decode_result
+from chalicelib.services.reading_plan import DecodedRead, decode_result, meters_in
+
+# The meters' previous states are fetched while the run is decoded: both are needed, neither needs the other.
+_state_lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="state-lookup")
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,12 @@ class ReadingIngest:
     def ingest(self, operator_id: str, site_id: str, collector_id: str, result: BatchResult,
                meters: list[Meter], now: datetime) -> IngestOutcome:
         on_bus = {m.meter_id: m for m in meters if m.collector_id == collector_id}
+        previous = _state_lookups.submit(self._readings.get_states, operator_id, site_id, meters_in(result, on_bus))
         reads = decode_result(result, on_bus)
         answered = [r for r in reads if r.answered]
         # Readings are keyed by meter and time, so a re-sent run rewrites the same items: idempotent.
         readings = [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered]
-        befores = {s.meter_id: s for s in self._readings.get_states(operator_id, site_id, [r.meter_id for r in reads])}
+        befores = {s.meter_id: s for s in previous.result()}
         states = _next_states(reads, befores)
         usage: list[Usage] = []
         pushes: list[PricePush] = []

@@ -71,6 +71,12 @@ class DecodedRead:
         return bool(self.values)
 
 
+def meters_in(result: BatchResult, meters_by_id: dict[str, Meter]) -> list[str]:
+    """The known meters a bus run speaks of, in order, read from its transaction ids without decoding."""
+    named = dict.fromkeys(item.id.partition("@")[0] for item in result.results if "@" in item.id)
+    return [meter_id for meter_id in named if meter_id in meters_by_id]
+
+
 def decode_result(result: BatchResult, meters_by_id: dict[str, Meter]) -> list[DecodedRead]:
     """Decode a bus run's raw responses per meter; unknown ids and bad frames become problems, never errors."""
     reads: dict[str, DecodedRead] = {}

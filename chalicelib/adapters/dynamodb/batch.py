@@ -2,6 +2,8 @@
 
 PynamoDB batches per model, so a reading and a state per meter would take two calls per 25 items of
 each table; packed together they share calls (fewer round trips, and fewer billed requests in AWS).
+The calls of one put go out side by side: they touch distinct items, and a bus run's write then takes
+about one round trip instead of three.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -16,13 +19,23 @@ from pynamodb.models import Model
 
 BATCH_LIMIT = 25
 RETRIES = 8
+PARALLEL_CALLS = 4
+
+_senders = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="ddb-batch")
 
 
 def put_items(connection: Connection, items: Iterable[Model]) -> None:
     """Put every item (of any of our tables), retrying what DynamoDB leaves unprocessed."""
     requests = [(item.Meta.table_name, {"PutRequest": {"Item": item.serialize()}}) for item in items]
-    for start in range(0, len(requests), BATCH_LIMIT):
-        _write(connection, requests[start:start + BATCH_LIMIT])
+    chunks = [requests[start:start + BATCH_LIMIT] for start in range(0, len(requests), BATCH_LIMIT)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            _write(connection, chunk)
+        return
+    calls = [_senders.submit(_write, connection, chunk) for chunk in chunks]
+    wait(calls)  # no call is left running behind a failure: all end, then the first failure is raised
+    for call in calls:
+        call.result()
 
 
 def _write(connection: Connection, requests: list[tuple[str, dict[str, Any]]]) -> None:
