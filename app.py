@@ -15,7 +15,7 @@ from chalicelib.api import (
     staff_pages,
     static_files,
 )
-from chalicelib.jobs import archival, maintenance, notifications, presence, rollups
+from chalicelib.jobs import archival, deliveries, maintenance, notifications, presence, rollups
 from chalicelib.web.guards import request_middleware
 
 app = Chalice(app_name="voltvend")
@@ -26,7 +26,7 @@ PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, 
                  rest_v1.bp)
 for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
-for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp, rollups.bp):
+for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp, rollups.bp, deliveries.bp):
     app.register_blueprint(job)
 
 

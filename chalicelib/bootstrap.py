@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from gateway_bridge.protocol import BatchResult
+
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
     from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
+    from chalicelib.adapters.dynamodb.money_repo import DynamoMoneyRepository
     from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
@@ -24,17 +27,20 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
+    from chalicelib.domain.bridges import Bridge
     from chalicelib.ports import SmsSender
     from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.bridge_link import BridgeLink
+    from chalicelib.services.credit_delivery import CreditDelivery
     from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.meter_commands import MeterCommands
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.rollups import DailyRollups
+    from chalicelib.services.sales import SalesDesk
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
@@ -61,6 +67,9 @@ class Services:
     tariffs: TariffService
     alarm_watch: AlarmWatch
     rollup_repo: DynamoRollupRepository
+    sales: SalesDesk
+    credit_delivery: CreditDelivery
+    money: DynamoMoneyRepository
     clock: SystemClock
 
 
@@ -77,12 +86,14 @@ class Repositories:
     alarms: DynamoAlarmRepository
     rollups: DynamoRollupRepository
     tariffs: DynamoTariffRepository
+    money: DynamoMoneyRepository
 
 
 def _repositories(settings: Settings) -> Repositories:
     from chalicelib.adapters.dynamodb.alarm_repo import DynamoAlarmRepository
     from chalicelib.adapters.dynamodb.binding import bind_models
     from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
+    from chalicelib.adapters.dynamodb.money_repo import DynamoMoneyRepository
     from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
@@ -95,15 +106,17 @@ def _repositories(settings: Settings) -> Repositories:
     return Repositories(
         DynamoStaffRepository(connection), DynamoSessionStore(connection), DynamoOperationLog(connection),
         DynamoTenancyRepository(connection), DynamoBridgeRepository(connection), DynamoReadingsRepository(connection),
-        DynamoAlarmRepository(connection), DynamoRollupRepository(connection), DynamoTariffRepository(connection))
+        DynamoAlarmRepository(connection), DynamoRollupRepository(connection), DynamoTariffRepository(connection),
+        DynamoMoneyRepository(connection))
 
 
-def _bridge_side(repos: Repositories, settings: Settings, clock: SystemClock) -> tuple[BridgeLink, AlarmWatch,
-                                                                                         MeterCommands]:
-    """The bridge link and what it feeds: ingestion (alarms, billing) and meter commands."""
+def _bridge_side(repos: Repositories, settings: Settings,
+                 clock: SystemClock) -> tuple[BridgeLink, AlarmWatch, MeterCommands, CreditDelivery]:
+    """The bridge link and what it feeds: ingestion (alarms, billing), meter commands and credit delivery."""
     from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.bridge_link import BridgeLink
     from chalicelib.services.consumption import ConsumptionBilling
+    from chalicelib.services.credit_delivery import CreditDelivery, is_delivery_result
     from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.meter_commands import MeterCommands
 
@@ -111,9 +124,16 @@ def _bridge_side(repos: Repositories, settings: Settings, clock: SystemClock) ->
     ingest = ReadingIngest(repos.readings, alarm_watch, ConsumptionBilling(repos.tariffs, repos.tenancy))
     bridge_link = BridgeLink(repos.bridges, repos.tenancy, ingest, _sender(settings), clock)
     meter_commands = MeterCommands(bridge_link, repos.tariffs, repos.tenancy, clock)
-    bridge_link.command_results = meter_commands.take_result
+    credit_delivery = CreditDelivery(repos.money, repos.tenancy, bridge_link, repos.readings, clock)
+
+    def command_result(bridge: Bridge, result: BatchResult) -> None:
+        handler = credit_delivery.take_result if is_delivery_result(result) else meter_commands.take_result
+        handler(bridge, result)
+
+    bridge_link.command_results = command_result
     bridge_link.price_pusher = meter_commands.push_prices
-    return bridge_link, alarm_watch, meter_commands
+    bridge_link.bridge_ready = credit_delivery.on_bridge_back
+    return bridge_link, alarm_watch, meter_commands, credit_delivery
 
 
 @lru_cache(maxsize=1)
@@ -127,6 +147,7 @@ def get_services() -> Services:
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.rollups import DailyRollups
+    from chalicelib.services.sales import SalesDesk
     from chalicelib.services.site_control import SiteControl
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
@@ -134,7 +155,10 @@ def get_services() -> Services:
 
     settings, clock, hasher = get_settings(), SystemClock(), Argon2PasswordHasher()
     r = _repositories(settings)
-    bridge_link, alarm_watch, meter_commands = _bridge_side(r, settings, clock)
+    bridge_link, alarm_watch, meter_commands, credit_delivery = _bridge_side(r, settings, clock)
+    tariffs = TariffService(r.tariffs, meter_commands, bridge_link, r.tenancy, r.readings, r.oplog, clock)
+    sales = SalesDesk(r.tenancy, r.money, r.readings, clock, tariffs.price_now)
+    sales.delivered = credit_delivery.pump
     return Services(
         auth=AuthService(r.staff, r.sessions, r.oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(r.staff, r.sessions, hasher, clock, r.tenancy),
@@ -153,7 +177,10 @@ def get_services() -> Services:
         rollup_repo=r.rollups,
         energy_report=EnergyReport(r.rollups, r.tenancy),
         alarm_watch=alarm_watch,
-        tariffs=TariffService(r.tariffs, meter_commands, bridge_link, r.tenancy, r.readings, r.oplog, clock),
+        tariffs=tariffs,
+        sales=sales,
+        credit_delivery=credit_delivery,
+        money=r.money,
         clock=clock,
     )
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from chalicelib.domain.accounts import ClosingRecord, CustomerAccount
 from chalicelib.domain.alarms import Alarm, AlarmState
 from chalicelib.domain.bridges import Bridge, BridgeConnection, BridgeStatus, TunnelState
 from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.daily import DayFigures
+from chalicelib.domain.delivery import Delivery
+from chalicelib.domain.ledger import Entry
+from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.notifications import PlannedMessage
 from chalicelib.domain.oplog import OperationRecord
 from chalicelib.domain.outbox import OutboxMessage
@@ -85,6 +90,12 @@ class ReadingsRepository(Protocol):
     def get_states(self, operator_id: str, site_id: str, meter_ids: Iterable[str]) -> list[StoredState]: ...
     def list_states(self, operator_id: str, site_id: str) -> list[StoredState]: ...
     def set_alarm_state(self, operator_id: str, site_id: str, meter_id: str, alarms: AlarmState) -> None: ...
+    def merge_values(self, operator_id: str, site_id: str, meter_id: str, values: dict[str, Any],
+                     at: datetime) -> bool:
+        """Fold a few freshly read registers into the meter's state (a command's read-back); False when a newer
+        reading is there already."""
+        ...
+
     def put_run(self, operator_id: str, site_id: str, readings: Iterable[Reading], states: Iterable[StoredState],
                 usage: Iterable[Usage] = ()) -> None: ...
     def last_reading_before(self, operator_id: str, meter_id: str, before_ms: int) -> dict[str, Any] | None: ...
@@ -145,3 +156,52 @@ class SmsSender(Protocol):
     def send(self, phone: str, text: str) -> str:
         """Hand one SMS over; returns the provider's message id (raises on refusal)."""
         ...
+
+
+class AlreadyPosted(Exception):
+    """An entry with this id is stored already: the request was seen before (nothing was written now)."""
+
+    def __init__(self, entry_ids: list[str]) -> None:
+        super().__init__(f"already posted: {', '.join(entry_ids)}")
+        self.entry_ids = entry_ids
+
+
+class StaleMoney(Exception):
+    """A meter's money state or an account changed since it was read; read again and re-judge."""
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    account: CustomerAccount
+    version: int  # as read; the next write is conditional on it
+    closing: ClosingRecord | None = None
+
+
+@dataclass(frozen=True)
+class MoneyChange:
+    """What one money operation writes, all or nothing: new entries, the meters' new money states (each
+    conditional on the version it was read at), the account, the operation log record and finished deliveries."""
+
+    entries: tuple[Entry, ...] = ()
+    moneys: tuple[MeterMoney, ...] = ()
+    account: StoredAccount | None = None
+    record: OperationRecord | None = None
+    settled: tuple[Delivery, ...] = ()
+    at: datetime | None = None
+
+
+class MoneyRepository(Protocol):
+    def commit(self, change: MoneyChange) -> None:
+        """Write the change in one transaction; raises AlreadyPosted or StaleMoney and writes nothing then."""
+        ...
+
+    def money(self, operator_id: str, meter_id: str) -> MeterMoney | None: ...
+    def moneys(self, operator_id: str, meter_ids: Iterable[str]) -> list[MeterMoney]: ...
+    def moneys_with_work(self, operator_id: str) -> list[MeterMoney]: ...
+    def entry(self, operator_id: str, entry_id: str) -> Entry | None: ...
+    def meter_entries(self, operator_id: str, meter_id: str) -> list[Entry]: ...
+    def account_entries(self, operator_id: str, account_id: str) -> list[Entry]: ...
+    def journal(self, operator_id: str, month: str) -> list[Entry]: ...
+    def delivery_records(self, operator_id: str, entry_ids: Iterable[str]) -> dict[str, Delivery]: ...
+    def account(self, operator_id: str, account_id: str) -> StoredAccount | None: ...
+    def accounts(self, operator_id: str) -> list[StoredAccount]: ...

@@ -18,7 +18,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import NamedTuple
 
 from chalicelib.domain.errors import Conflict, NotFound, ValidationError
@@ -38,13 +37,11 @@ from chalicelib.domain.ledger import (
 )
 from chalicelib.domain.money import format_amount, round_to_minor
 
+# The meter registry's enum, re-exported: a meter's billing mode is one fact, named the same everywhere.
+from chalicelib.domain.tenancy import BillingMode as BillingMode
+
 REVENUE = LedgerAccount(AccountKind.CONSUMPTION_REVENUE)
 OPENING_BALANCES = LedgerAccount(AccountKind.OPENING_BALANCES)
-
-
-class BillingMode(StrEnum):
-    PREPAID_METER = "prepaid-meter"  # the meter holds the balance and deducts its own consumption
-    CLOUD_BILLED = "cloud-billed"  # the cloud prices consumption and holds the balance
 
 
 @dataclass(frozen=True)

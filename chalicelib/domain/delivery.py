@@ -157,6 +157,15 @@ def mark_sent(queue: MeterQueue, delivery_id: str) -> tuple[MeterQueue, Delivery
     return queue._with(sent), sent
 
 
+def unsend(queue: MeterQueue, delivery_id: str) -> MeterQueue:
+    """The send was recorded but the command never left the cloud (bridge offline): certainly not applied, so
+    the delivery waits again with the same count."""
+    head = queue.head()
+    if head is None or head.delivery_id != delivery_id or head.state is not DeliveryState.SENT:
+        raise Conflict(f"delivery {delivery_id} is not the one in flight")
+    return queue._with(replace(head, state=DeliveryState.PENDING))
+
+
 def acknowledge(queue: MeterQueue, delivery_id: str) -> MeterQueue:
     """The meter answered the command: applied, at the delivery's count."""
     head = queue.head()
@@ -240,6 +249,15 @@ def effective_balance(registers: MeterRegisters, queue: MeterQueue) -> int:
         raise Conflict(f"meter {queue.meter_id} was read at count {registers.purchase_count}, not the confirmed "
                        f"{queue.confirmed_count}: settle the read-back first")
     return registers.remaining_minor + sum(d.signed_minor for d in queue.undelivered())
+
+
+def balance_seen(remaining_minor: int, read_count: int, queue: MeterQueue) -> int:
+    """The balance to judge a sale or refund on, from the meter's last reading (taken at ``read_count``): what it
+    showed, plus every delivery it had not applied yet — queued ones, and delivered ones with a later count.
+    Consumption since the reading can only lower it, and the meter checks its own limits again."""
+    unseen = [d for d in queue.deliveries
+              if d.state is not DeliveryState.DELIVERED or (d.count is not None and d.count > read_count)]
+    return remaining_minor + sum(d.signed_minor for d in unseen)
 
 
 class Expected(NamedTuple):

@@ -74,10 +74,13 @@ class Site:
     alarm_amount_1_minor: int = 5000  # site defaults (SPEC 10); a meter may override them
     alarm_amount_2_minor: int = 2000
     alarm_sms_number: str = ""
+    hoarding_limit_minor: int = 500_000  # the most credit one meter may hold (SPEC 10); the meter checks it too
 
     def __post_init__(self) -> None:
         if not 60 <= self.reading_interval_s <= 86400:
             raise ValidationError("reading interval: 1 minute to 1 day", field="reading_interval_s")
+        if self.hoarding_limit_minor <= 0:
+            raise ValidationError("the hoarding limit must be positive", field="hoarding_limit")
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class BridgeLink:
         # Set by the composition root: commands live in a service that itself sends through this link.
         self.command_results: Callable[[Bridge, BatchResult], None] | None = None
         self.price_pusher: Callable[[Bridge, Meter, RatePrices], object] | None = None
+        self.bridge_ready: Callable[[Bridge], None] | None = None  # a bus said hello: send what waited for it
         self._meters: dict[tuple[str, str], tuple[float, list[Meter]]] = {}
 
     # -- connection lifecycle ----------------------------------------------------------------
@@ -142,6 +143,8 @@ class BridgeLink:
     def _dispatch(self, bridge: Bridge, collector_id: str, message: Message) -> None:
         if isinstance(message, Hello):
             self.push_plans(bridge, only_collector=collector_id)
+            if self.bridge_ready is not None:
+                self.bridge_ready(bridge)
         elif isinstance(message, BatchResult):
             self._take_result(bridge, collector_id, message)
             self.send(bridge, collector_id, [Ack(ref=message.cycle)])

@@ -73,6 +73,19 @@ class TariffService:
                                      self._clock.now(), source_ip=actor.source_ip, meters=len(records)))
         return records
 
+    def price_now(self, meter: Meter) -> int | None:
+        """The energy price in force for ``meter`` now (its rate at this time, its ladder tier this month), in
+        1/10000 of the currency per kWh; None when the site has no tariff."""
+        histories = self._tariffs.histories(meter.operator_id, meter.site_id)
+        history = histories.get(f"meter:{meter.meter_id}") or histories.get("site")
+        if history is None:
+            return None
+        operator = self._tenancy.get_operator(meter.operator_id)
+        zone = ZoneInfo(operator.timezone if operator else "UTC")
+        now = self._clock.now()
+        prices = meter_prices_at(history, zone, now, self._month_energy(meter, zone))
+        return prices.for_rate(history.in_force_at(now).rate_at(now.astimezone(zone)))
+
     def commands(self, actor: Actor, site_id: str) -> list[CommandRecord]:
         actor.require(Permission.METERS_VIEW)
         self._site(actor, site_id)

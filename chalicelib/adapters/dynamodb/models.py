@@ -99,6 +99,7 @@ class SiteItem(MainItem, discriminator="site"):
     alarm_amount_1_minor = IntegerAttribute(default=5000)
     alarm_amount_2_minor = IntegerAttribute(default=2000)
     alarm_sms_number = UnicodeAttribute(default="")
+    hoarding_limit_minor = IntegerAttribute(default=500_000)
 
 
 class BuildingItem(MainItem, discriminator="building"):
@@ -245,11 +246,53 @@ class CommandItem(MainItem, discriminator="command"):
     updated_at = UTCDateTimeAttribute()
 
 
+class LedgerEntryItem(MainItem, discriminator="ledger_entry"):
+    """An immutable ledger entry, stored three times: by id (the idempotency guard), in its month's journal and
+    in its meter's (or account's) history. Never updated, so the copies cannot drift."""
+
+    entry = JSONDictAttribute()
+    account_id = UnicodeAttribute()
+    meter_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class MeterMoneyItem(MainItem, discriminator="meter_money"):
+    """One meter's ledger credit and the queue of credit on its way to it; every write is conditional on version."""
+
+    site_id = UnicodeAttribute()
+    meter_id = UnicodeAttribute()
+    account_id = UnicodeAttribute(null=True)
+    billing_mode = UnicodeAttribute()
+    credit_minor = IntegerAttribute()
+    confirmed_count = IntegerAttribute()
+    blocked = UnicodeAttribute(null=True)
+    deliveries = JSONDictAttribute()  # a list, oldest first
+    has_work = BooleanAttribute(default=False)
+    updated_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class DeliveryRecordItem(MainItem, discriminator="delivery_record"):
+    """How a delivery ended (delivered, or failed), kept after it leaves the meter's queue."""
+
+    meter_id = UnicodeAttribute()
+    delivery = JSONDictAttribute()
+    settled_at = UTCDateTimeAttribute()
+
+
+class CustomerAccountItem(MainItem, discriminator="customer_account"):
+    account = JSONDictAttribute()
+    is_open = BooleanAttribute()
+    closing = JSONDictAttribute(null=True)
+    version = VersionAttribute()
+
+
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
     BridgeItem, ConnectionItem, TunnelItem, SendLockItem, MeterStateItem,
     AlarmStateItem, AlarmItem, OutboxItem, DayItem, TariffItem, CommandItem, UsageItem,
+    LedgerEntryItem, MeterMoneyItem, DeliveryRecordItem, CustomerAccountItem,
 )
 
 

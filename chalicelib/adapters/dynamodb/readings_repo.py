@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamodb.alarm_codec import state_from_dict, state_to_dict
 from chalicelib.adapters.dynamodb.batch import put_items
@@ -42,6 +43,24 @@ class DynamoReadingsRepository:
     def set_alarm_state(self, operator_id: str, site_id: str, meter_id: str, alarms: AlarmState) -> None:
         item = MeterStateItem(pk=site_pk(operator_id, site_id), sk=f"STATE#{meter_id}")
         item.update(actions=[MeterStateItem.alarms.set(state_to_dict(alarms))], condition=MeterStateItem.pk.exists())
+
+    def merge_values(self, operator_id: str, site_id: str, meter_id: str, values: dict[str, Any],
+                     at: datetime) -> bool:
+        try:
+            item = MeterStateItem.get(site_pk(operator_id, site_id), f"STATE#{meter_id}", consistent_read=True)
+        except MeterStateItem.DoesNotExist:
+            return False
+        if item.read_at > at:
+            return False
+        exact = {k: v if isinstance(v, int) else str(v) for k, v in values.items()}
+        try:
+            # Conditional on the reading it was merged into, so a bus run stored meanwhile is never overwritten.
+            item.update(actions=[MeterStateItem.values.set({**dict(item.values), **exact}),
+                                 MeterStateItem.read_at.set(at), MeterStateItem.last_answer_at.set(at)],
+                        condition=MeterStateItem.read_at == item.read_at)
+        except UpdateError:
+            return False
+        return True
 
     def list_states(self, operator_id: str, site_id: str) -> list[StoredState]:
         items = MeterStateItem.query(site_pk(operator_id, site_id), MeterStateItem.sk.startswith("STATE#"))

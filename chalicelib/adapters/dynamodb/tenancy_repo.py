@@ -65,7 +65,7 @@ class DynamoTenancyRepository:
         item = SiteItem(pk=operator_pk(site.operator_id), sk=f"SITE#{site.site_id}", site_id=site.site_id,
                         name=site.name, address=site.address, reading_interval_s=site.reading_interval_s,
                         alarm_amount_1_minor=site.alarm_amount_1_minor, alarm_amount_2_minor=site.alarm_amount_2_minor,
-                        alarm_sms_number=site.alarm_sms_number)
+                        alarm_sms_number=site.alarm_sms_number, hoarding_limit_minor=site.hoarding_limit_minor)
         entry = RegistryItem(pk=PLATFORM_PK, sk=f"SITE#{site.operator_id}#{site.site_id}",
                              operator_id=site.operator_id, site_id=site.site_id)
         self._insert([item, entry], record, what=f"site {site.site_id} already exists")
@@ -156,4 +156,4 @@ def _to_meter(operator_id: str, site_id: str, item: MeterItem) -> Meter:
 
 def _to_site(operator_id: str, item: SiteItem) -> Site:
     return Site(operator_id, item.site_id, item.name, item.address, item.reading_interval_s, item.alarm_amount_1_minor,
-                item.alarm_amount_2_minor, item.alarm_sms_number or "")
+                item.alarm_amount_2_minor, item.alarm_sms_number or "", item.hoarding_limit_minor)

@@ -15,12 +15,14 @@ from chalicelib.domain.delivery import (
     Verdict,
     acknowledge,
     apply_read_back,
+    balance_seen,
     command_for,
     effective_balance,
     enqueue,
     mark_sent,
     next_to_send,
     resolve,
+    unsend,
 )
 from chalicelib.domain.errors import Conflict, ValidationError
 from chalicelib.domain.ledger import Entry
@@ -164,3 +166,21 @@ def test_the_effective_balance_counts_what_is_still_on_its_way() -> None:
     assert effective_balance(MeterRegisters(41, 0, 3_000), q) == 3_000 + 10_000 + 5_000 - 2_000
     with pytest.raises(Conflict, match="settle the read-back first"):
         effective_balance(MeterRegisters(42, 0, 13_000), q)
+
+
+def test_a_send_that_never_left_waits_again_with_its_count() -> None:
+    q = unsend(sent_first(), FIRST.entry_id)
+    again = next_to_send(q)
+    assert again is not None and (again.delivery_id, again.state, again.count) == (FIRST.entry_id,
+                                                                                  DeliveryState.PENDING, 42)
+    with pytest.raises(Conflict, match="not the one in flight"):
+        unsend(q, FIRST.entry_id)
+
+
+def test_the_balance_seen_adds_what_the_last_reading_had_not_applied() -> None:
+    delivered_first = acknowledge(sent_first(), FIRST.entry_id)  # applied at count 42
+    # Read before the first delivery landed (count 41): both sales are still to come.
+    assert balance_seen(3_000, 41, delivered_first) == 3_000 + 10_000 + 5_000
+    # Read after it landed (count 42): only the second sale is still to come.
+    assert balance_seen(13_000, 42, delivered_first) == 13_000 + 5_000
+    assert balance_seen(-500, 41, queue()) == -500

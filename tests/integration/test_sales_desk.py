@@ -1,0 +1,225 @@
+"""The cashier's desk against DynamoDB Local: accounts, sales, refunds, reversals, idempotency, races, tenancy.
+
+No bridge here: deliveries stay queued (the delivery path has its own end-to-end tests). Meters get a reading
+written directly, as the reading cycle would have stored it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.bootstrap import get_services
+from chalicelib.domain.access import Role
+from chalicelib.domain.actor import Actor
+from chalicelib.domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from chalicelib.domain.ledger import AccountKind, EntryKind, LedgerAccount, check_balances
+from chalicelib.domain.readings import StoredState
+from chalicelib.domain.tenancy import BillingMode, Meter, Site
+from chalicelib.services.audit import operation
+from chalicelib.services.sales import new_request_token
+from chalicelib.services.staff_admin import StaffDraft
+from tests.conftest import OperatorFixture
+from tests.support.cloud_stack import admin_actor
+
+
+@dataclass
+class Desk:
+    admin: Actor
+    site_id: str
+    prepaid: str
+    cloud: str
+
+
+def _read(operator_id: str, site_id: str, meter_id: str, remaining: str, count: int) -> None:
+    state = StoredState(meter_id, datetime.now(UTC), {"remaining_amount": remaining, "purchase_count": count,
+                                                      "relay_state": 0}, (), datetime.now(UTC), 0)
+    get_services().readings.put_states(operator_id, site_id, [state])
+
+
+@pytest.fixture()
+def desk(new_operator: OperatorFixture) -> Desk:
+    services, op = get_services(), new_operator.operator_id
+    site_id = f"site_{secrets.token_hex(3)}"
+    services.tenancy.add_site(Site(op, site_id, "Desk park", hoarding_limit_minor=100_000),
+                              operation(op, "test", "site.create", site_id, datetime.now(UTC)))
+    services.tenancy.add_meters([Meter(op, site_id, "m_pre", "SN1", "DTSY1352", "c1", 1, "u1", BillingMode.PREPAID_METER),
+                                 Meter(op, site_id, "m_cloud", "SN2", "DTSY1352", "c1", 2, "u2",
+                                       BillingMode.CLOUD_BILLED)])
+    _read(op, site_id, "m_pre", "12.00", 7)
+    return Desk(admin_actor(new_operator), site_id, "m_pre", "m_cloud")
+
+
+def _open(desk: Desk, *meters: str) -> str:
+    stored = get_services().sales.open_account(desk.admin, desk.site_id, "Tea house", list(meters),
+                                               request_id=new_request_token())
+    return stored.account.account_id
+
+
+def _cashier(new_operator: OperatorFixture, desk: Desk) -> Actor:
+    services = get_services()
+    name = f"till{secrets.token_hex(2)}"
+    services.staff_admin.create(desk.admin, StaffDraft(name, "Till", Role.CASHIER), "till-secret-12345")
+    session = services.auth.login(new_operator.operator_id, name, "till-secret-12345")
+    actor = services.auth.resolve(new_operator.operator_id, session.session_id)
+    assert actor is not None
+    return actor
+
+
+def test_opening_records_what_the_meter_already_holds_and_a_sale_queues_its_delivery(desk: Desk) -> None:
+    services = get_services()
+    account_id = _open(desk, desk.prepaid)
+    sale = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), amount="50.00")
+    money = services.money.money(desk.admin.operator_id, desk.prepaid)
+    assert money is not None and money.account_id == account_id
+    assert money.credit_minor == 1_200 + 5_000  # opening balance + sale
+    head = money.queue.head()
+    assert head is not None and (head.delivery_id, head.amount_minor, head.state.value) == (sale.entry_id, 5_000,
+                                                                                            "pending")
+    view, lines = services.sales.meter_sales(desk.admin, desk.site_id, desk.prepaid)
+    assert view.balance_minor == 6_200  # the reading's 12.00 plus the 50.00 on its way
+    assert [(line.entry.kind, line.delivery_state) for line in lines] == [(EntryKind.ADJUSTMENT, "not-needed"),
+                                                                          (EntryKind.SALE, "pending")]
+
+
+def test_a_repeated_request_posts_once_and_a_reused_id_for_something_else_is_refused(desk: Desk) -> None:
+    services = get_services()
+    _open(desk, desk.prepaid)
+    token = new_request_token()
+    first = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=token, amount="20.00")
+    again = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=token, amount="20.00")
+    assert again == first
+    money = services.money.money(desk.admin.operator_id, desk.prepaid)
+    assert money is not None and money.credit_minor == 1_200 + 2_000 and len(money.queue.deliveries) == 1
+    with pytest.raises(Conflict, match="already used"):
+        services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=token, amount="30.00")
+
+
+def test_two_cashiers_selling_to_one_meter_at_once_respect_the_hoarding_limit(
+        desk: Desk, new_operator: OperatorFixture) -> None:
+    services = get_services()
+    _open(desk, desk.prepaid)
+    tills = [_cashier(new_operator, desk), _cashier(new_operator, desk)]
+
+    def sell(till: Actor) -> str:
+        try:  # 12.00 held + 600.00 + 600.00 would pass the 1,000.00 hoarding limit: only one may land
+            return services.sales.sell(till, desk.site_id, desk.prepaid, request_id=new_request_token(),
+                                       amount="600.00").entry_id
+        except ValidationError as refused:
+            return f"refused: {refused}"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(sell, tills))
+    assert sum(not o.startswith("refused") for o in outcomes) == 1
+    assert any("hoarding limit" in o for o in outcomes)
+    money = services.money.money(desk.admin.operator_id, desk.prepaid)
+    assert money is not None and money.credit_minor == 1_200 + 60_000
+
+    def small(till: Actor) -> str:
+        return services.sales.sell(till, desk.site_id, desk.prepaid, request_id=new_request_token(),
+                                   amount="10.00").entry_id
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # both fit: both land, one after the other
+        assert len(set(pool.map(small, tills))) == 2
+    money = services.money.money(desk.admin.operator_id, desk.prepaid)
+    assert money is not None and money.credit_minor == 1_200 + 60_000 + 2_000
+    assert [d.amount_minor for d in money.queue.deliveries] == [60_000, 1_000, 1_000]
+    entries = services.money.meter_entries(desk.admin.operator_id, desk.prepaid)
+    stored = {LedgerAccount(AccountKind.METER_CREDIT, desk.prepaid): -money.credit_minor}
+    assert [m for m in check_balances(stored, entries) if m.account.kind is AccountKind.METER_CREDIT] == []
+
+
+def test_refunds_only_unused_credit_and_only_an_administrator_reverses(
+        desk: Desk, new_operator: OperatorFixture) -> None:
+    services = get_services()
+    _open(desk, desk.prepaid)
+    with pytest.raises(ValidationError, match="holds only 12.00"):
+        services.sales.refund(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), amount="13.00")
+    sale = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(),
+                               amount="30.00")
+    till = _cashier(new_operator, desk)
+    with pytest.raises(PermissionDenied):
+        services.sales.reverse(till, desk.site_id, sale.entry_id, request_id=new_request_token(), reason="typo")
+    reversal = services.sales.reverse(desk.admin, desk.site_id, sale.entry_id, request_id=new_request_token(),
+                                      reason="wrong meter")
+    assert reversal.kind is EntryKind.REVERSAL and reversal.reverses == sale.entry_id
+    with pytest.raises(Conflict, match="already reversed"):
+        services.sales.reverse(desk.admin, desk.site_id, sale.entry_id, request_id=new_request_token(),
+                               reason="again")
+    money = services.money.money(desk.admin.operator_id, desk.prepaid)
+    assert money is not None and money.credit_minor == 1_200
+    assert [(d.command.value, d.amount_minor) for d in money.queue.deliveries] == [("purchase", 3_000),
+                                                                                    ("refund", 3_000)]
+
+
+def test_a_reversal_that_needs_credit_already_used_is_refused(desk: Desk) -> None:
+    services = get_services()
+    _open(desk, desk.prepaid)
+    sale = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(),
+                               amount="30.00")
+    _read(desk.admin.operator_id, desk.site_id, desk.prepaid, "5.00", 8)  # delivered (count 8), then mostly used
+    money = services.money.money(desk.admin.operator_id, desk.prepaid)
+    assert money is not None
+    from chalicelib.domain.delivery import acknowledge, mark_sent
+    from chalicelib.ports import MoneyChange
+
+    queue, _ = mark_sent(money.queue, sale.entry_id)
+    services.money.commit(MoneyChange(moneys=(money.with_queue(acknowledge(queue, sale.entry_id)),)))
+    with pytest.raises(ValidationError, match="only 5.00 unused"):
+        services.sales.reverse(desk.admin, desk.site_id, sale.entry_id, request_id=new_request_token(),
+                               reason="mistake")
+
+
+def test_cloud_billed_meters_hold_their_credit_in_the_ledger(desk: Desk) -> None:
+    services = get_services()
+    _open(desk, desk.cloud)
+    sale = services.sales.sell(desk.admin, desk.site_id, desk.cloud, request_id=new_request_token(),
+                               amount="80.00", channel="transfer")
+    assert not sale.delivers_to_meter
+    view, lines = services.sales.meter_sales(desk.admin, desk.site_id, desk.cloud)
+    assert view.balance_minor == 8_000 and lines[-1].delivery_state == "not-needed"
+
+
+def test_bad_input_and_other_operators_ids_get_clear_errors(desk: Desk, other_operator: OperatorFixture) -> None:
+    services = get_services()
+    with pytest.raises(Conflict, match="not on an open account"):
+        services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), amount="1.00")
+    _open(desk, desk.prepaid)
+    for kwargs, message in [({"amount": "1.001"}, "more than 2 decimals"), ({"amount": "-5"}, "between"),
+                            ({"amount": "abc"}, "not a number"), ({}, "an amount or an energy"),
+                            ({"amount": "1", "energy": "2"}, "an amount or an energy"),
+                            ({"amount": "1", "channel": "system"}, "cash, card or transfer"),
+                            ({"energy": "10"}, "no tariff")]:
+        with pytest.raises(ValidationError, match=message):
+            services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), **kwargs)
+    with pytest.raises(ValidationError, match="request id"):
+        services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id="x", amount="1.00")
+    with pytest.raises(Conflict, match="already"):
+        _open(desk, desk.prepaid)
+    stranger = admin_actor(other_operator)
+    with pytest.raises(NotFound):
+        services.sales.sell(stranger, desk.site_id, desk.prepaid, request_id=new_request_token(), amount="1.00")
+    sale = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), amount="1.00")
+    with pytest.raises(NotFound):
+        services.sales.sale(stranger, desk.site_id, sale.entry_id)
+    with pytest.raises(NotFound):
+        services.sales.reverse(stranger, desk.site_id, sale.entry_id, request_id=new_request_token(), reason="x")
+
+
+def test_sales_queries_filter_the_months_journal(desk: Desk) -> None:
+    services = get_services()
+    _open(desk, desk.prepaid, desk.cloud)
+    services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), amount="5.00")
+    services.sales.sell(desk.admin, desk.site_id, desk.cloud, request_id=new_request_token(), amount="7.00",
+                        channel="card")
+    month = datetime.now(UTC).strftime("%Y-%m")
+    sales = services.sales.sales(desk.admin, desk.site_id, month, kind="sale")
+    assert [line.entry.amount_minor for line in sales] == [700, 500]  # newest first
+    assert [line.entry.meter_id for line in services.sales.sales(desk.admin, desk.site_id, month, channel="card")] \
+        == [desk.cloud]
+    with pytest.raises(ValidationError, match="YYYY-MM"):
+        services.sales.sales(desk.admin, desk.site_id, "2026-13")
