@@ -21,3 +21,6 @@ def cloud(ddb: str) -> Iterator[LocalHost]:
         yield host
     finally:
         host.stop()
+
+
+from tests.support.live_site import live_site  # noqa: E402,F401  (a fixture: registered by being here)
