@@ -11,6 +11,8 @@ from chalicelib.api import (
     bridge_ws,
     oplog_pages,
     rest_v1,
+    sales_api,
+    sales_pages,
     site_pages,
     staff_pages,
     static_files,
@@ -21,9 +23,11 @@ from chalicelib.web.guards import request_middleware
 app = Chalice(app_name="voltvend")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(request_middleware, "http")
+# Receipts (PDF) and exports (Excel) leave API Gateway as binary, not text.
+app.api.binary_types.extend(["application/pdf", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"])
 
 PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp,
-                 rest_v1.bp)
+                 rest_v1.bp, sales_pages.bp, sales_api.bp)
 for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
 for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp, rollups.bp, deliveries.bp):

@@ -19,24 +19,10 @@ from chalicelib.domain.money import format_amount
 from chalicelib.services.staff_admin import StaffDraft
 from chalicelib.web.guards import api, domain_error_json, json_response, signer
 from chalicelib.web.http import client_ip, json_object, query_params
+from chalicelib.web.http import string_list as _strings
+from chalicelib.web.http import text_field as _text
 
 bp = Blueprint(__name__)
-
-
-def _text(body: dict[str, object], name: str, *, required: bool = True) -> str:
-    value = body.get(name, "")
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string", field=name)
-    if required and not value:
-        raise ValidationError(f"{name} is required", field=name)
-    return value
-
-
-def _strings(body: dict[str, object], name: str) -> list[str]:
-    value = body.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValidationError(f"{name} must be a list of strings", field=name)
-    return value
 
 
 @bp.route("/api/v1/session", methods=["POST"])

@@ -133,10 +133,11 @@ def amount_for_energy(energy_centi_kwh: int, price_per_kwh_e4: int) -> int:
 class SaleQuantity:
     amount_minor: int
     energy_centi_kwh: int | None = None  # set when the customer bought energy rather than an amount
+    price_e4: int | None = None  # the energy price in force at the sale, when known
 
     @classmethod
     def of_energy(cls, energy_centi_kwh: int, price_per_kwh_e4: int) -> SaleQuantity:
-        return cls(amount_for_energy(energy_centi_kwh, price_per_kwh_e4), energy_centi_kwh)
+        return cls(amount_for_energy(energy_centi_kwh, price_per_kwh_e4), energy_centi_kwh, price_per_kwh_e4)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def sell(account: CustomerAccount, meter_id: str, quantity: SaleQuantity, *, bal
                 Posting(meter_credit(meter_id), -amount)]
     return make_entry(request, EntryKind.SALE, account_id=account.account_id, meter_id=meter_id,
                       amount_minor=amount, postings=postings, delivers_to_meter=meter.is_prepaid,
-                      energy_centi_kwh=quantity.energy_centi_kwh)
+                      energy_centi_kwh=quantity.energy_centi_kwh, energy_price_e4=quantity.price_e4)
 
 
 def refund(account: CustomerAccount, meter_id: str, amount_minor: int, *, remaining_minor: int,

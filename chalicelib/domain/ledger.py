@@ -155,6 +155,7 @@ class Entry:
     reversed_kind: EntryKind | None = None
     from_meter_id: str | None = None  # the source meter of a transfer
     energy_centi_kwh: int | None = None  # energy sold or charged, when the entry is about energy
+    energy_price_e4: int | None = None  # the energy price in force when sold (1/10000 per kWh), for receipts
 
     def credit_change(self, meter_id: str) -> int:
         """The change this entry makes to the customer's credit on ``meter_id`` (positive = more credit)."""
@@ -170,7 +171,7 @@ def expected_entry_id(entry: Entry) -> str:
 def make_entry(request: Request, kind: EntryKind, *, account_id: str, meter_id: str | None, amount_minor: int,
                postings: Sequence[Posting], delivers_to_meter: bool = False, reason: str = "",
                reverses: Entry | None = None, from_meter_id: str | None = None,
-               energy_centi_kwh: int | None = None) -> Entry:
+               energy_centi_kwh: int | None = None, energy_price_e4: int | None = None) -> Entry:
     """Build an entry with its derived id and validate it: nothing unbalanced or malformed ever leaves here."""
     entry = Entry(
         entry_id="", request_id=request.request_id, kind=kind, operator_id=request.operator_id,
@@ -178,7 +179,7 @@ def make_entry(request: Request, kind: EntryKind, *, account_id: str, meter_id: 
         created_at=request.created_at, amount_minor=amount_minor, postings=tuple(postings),
         delivers_to_meter=delivers_to_meter, reason=reason.strip(),
         reverses=reverses.entry_id if reverses else None, reversed_kind=reverses.kind if reverses else None,
-        from_meter_id=from_meter_id, energy_centi_kwh=energy_centi_kwh)
+        from_meter_id=from_meter_id, energy_centi_kwh=energy_centi_kwh, energy_price_e4=energy_price_e4)
     entry = replace(entry, entry_id=expected_entry_id(entry))
     validate_entry(entry)
     return entry
@@ -209,6 +210,8 @@ def _check_identity(entry: Entry) -> None:
         raise ValidationError("the amount must be a positive whole number of minor units", field="amount")
     if entry.energy_centi_kwh is not None and (not _is_int(entry.energy_centi_kwh) or entry.energy_centi_kwh < 0):
         raise ValidationError("energy must be a whole, non-negative number of 0.01 kWh", field="energy")
+    if entry.energy_price_e4 is not None and (not _is_int(entry.energy_price_e4) or entry.energy_price_e4 <= 0):
+        raise ValidationError("a price must be a positive whole number of 0.0001 per kWh", field="price")
     if entry.entry_id != expected_entry_id(entry):
         raise ValidationError(f"entry id {entry.entry_id} is not the one derived from its request", field="entry_id")
 
@@ -314,7 +317,8 @@ def reverse_entry(original: Entry, history: Iterable[Entry], request: Request, r
     return make_entry(request._replace(channel=original.channel), EntryKind.REVERSAL,
                       account_id=original.account_id, meter_id=original.meter_id, amount_minor=amount,
                       postings=mirrored, delivers_to_meter=original.delivers_to_meter, reason=reason,
-                      reverses=original, energy_centi_kwh=original.energy_centi_kwh)
+                      reverses=original, energy_centi_kwh=original.energy_centi_kwh,
+                      energy_price_e4=original.energy_price_e4)
 
 
 # -- balances as a fold ------------------------------------------------------------------------------------------

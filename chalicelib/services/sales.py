@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from chalicelib.domain import accounts as account_rules
 from chalicelib.domain.access import Permission
@@ -23,6 +24,7 @@ from chalicelib.domain.ledger import Channel, Entry, EntryKind, Request, cashier
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.money import format_amount, parse_amount
 from chalicelib.domain.readings import StoredState
+from chalicelib.domain.receipts import Receipt, receipt_number_for
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import (
     AlreadyPosted,
@@ -249,10 +251,10 @@ class SalesDesk:
     def _quantity(self, meter: Meter, amount: str, energy: str) -> account_rules.SaleQuantity:
         if bool((amount or "").strip()) == bool((energy or "").strip()):
             raise ValidationError("give an amount or an energy, not both", field="amount")
-        if (amount or "").strip():
-            return account_rules.SaleQuantity(parse_amount(amount, field="amount"))
-        kwh = Decimal(parse_amount(energy, field="energy"))  # 0.01 kWh steps, parsed exactly like an amount
         price = self._price_now(meter)
+        if (amount or "").strip():
+            return account_rules.SaleQuantity(parse_amount(amount, field="amount"), price_e4=price)
+        kwh = Decimal(parse_amount(energy, field="energy"))  # 0.01 kWh steps, parsed exactly like an amount
         if price is None:
             raise ValidationError("the site has no tariff: sell an amount instead", field="energy")
         return account_rules.SaleQuantity.of_energy(int(kwh), price)
@@ -301,6 +303,32 @@ class SalesDesk:
         meter = self._meter(actor, site_id, entry.meter_id)
         return self._lines(actor.operator_id, [entry])[0], meter
 
+    def receipt(self, actor: Actor, site_id: str, entry_id: str) -> Receipt:
+        """A sale's, refund's or reversal's receipt, in the operator's time zone."""
+        line, meter = self.sale(actor, site_id, entry_id)
+        entry, op = line.entry, actor.operator_id
+        if entry.kind not in RECEIPTED or entry.channel is Channel.SYSTEM:
+            raise NotFound("this entry has no receipt")
+        operator, site = self._tenancy.get_operator(op), self._tenancy.get_site(op, meter.site_id)
+        unit = next((u for u in self._tenancy.list_units(op, meter.site_id) if u.unit_id == meter.unit_id), None)
+        stored = self._money.account(op, entry.account_id)
+        delivery = line.delivery
+        return Receipt(
+            receipt_number=receipt_number_for(op, entry.entry_id), kind=entry.kind.value,
+            operator_name=operator.name if operator else op, site_name=site.name if site else meter.site_id,
+            unit=unit.number if unit else meter.unit_id, customer_name=stored.account.customer.name if stored else "",
+            meter_id=meter.meter_id, meter_serial=meter.serial, amount_minor=entry.amount_minor,
+            currency=operator.currency if operator else "CNY", energy_price_e4=entry.energy_price_e4,
+            energy_centi_kwh=entry.energy_centi_kwh,
+            purchase_count=delivery.count if delivery and delivery.state.value == "delivered" else None,
+            # A cloud-billed meter's credit is the ledger's: it is there the moment the entry is.
+            delivery_state=delivery.state.value if delivery else ("delivered" if not entry.delivers_to_meter
+                                                                  else "pending"),
+            cashier=entry.actor, channel=entry.channel.value,
+            issued_at=entry.created_at.astimezone(ZoneInfo(operator.timezone if operator else "UTC")),
+            reason=entry.reason,
+            reverses_receipt=receipt_number_for(op, entry.reverses) if entry.reverses else None)
+
     def _lines(self, operator_id: str, entries: list[Entry]) -> list[SaleLine]:
         delivering = [e for e in entries if e.delivers_to_meter and e.meter_id]
         in_queues = {d.delivery_id: d for m in self._money.moneys(operator_id, {e.meter_id for e in delivering
@@ -332,3 +360,4 @@ def _check_month(month: str) -> None:
 
 
 SALE_KINDS = tuple(k.value for k in EntryKind)
+RECEIPTED = frozenset({EntryKind.SALE, EntryKind.REFUND, EntryKind.REVERSAL})

@@ -105,3 +105,20 @@ def safe_next(path: str | None) -> str:
 
 def login_redirect(path: str) -> Response:
     return redirect(f"/login?next={quote(path)}")
+
+
+def text_field(body: dict[str, object], name: str, *, required: bool = True) -> str:
+    """A string field of a JSON body, or a 400 naming it."""
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string", field=name)
+    if required and not value:
+        raise ValidationError(f"{name} is required", field=name)
+    return value
+
+
+def string_list(body: dict[str, object], name: str) -> list[str]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"{name} must be a list of strings", field=name)
+    return value

@@ -31,11 +31,12 @@ def entry_to_dict(entry: Entry) -> dict[str, Any]:
         "delivers_to_meter": entry.delivers_to_meter, "reason": entry.reason, "reverses": entry.reverses,
         "reversed_kind": entry.reversed_kind.value if entry.reversed_kind else None,
         "from_meter_id": entry.from_meter_id, "energy_centi_kwh": entry.energy_centi_kwh,
+        "energy_price_e4": entry.energy_price_e4,
     }
 
 
 def entry_from_dict(data: dict[str, Any]) -> Entry:
-    energy = data.get("energy_centi_kwh")
+    energy, price = data.get("energy_centi_kwh"), data.get("energy_price_e4")
     created = _time(data["created_at"])
     assert created is not None
     return Entry(
@@ -49,6 +50,7 @@ def entry_from_dict(data: dict[str, Any]) -> Entry:
         reverses=data.get("reverses"),
         reversed_kind=EntryKind(data["reversed_kind"]) if data.get("reversed_kind") else None,
         from_meter_id=data.get("from_meter_id"), energy_centi_kwh=None if energy is None else _int(energy),
+        energy_price_e4=None if price is None else _int(price),
     )
 
 
