@@ -13,11 +13,12 @@ from chalicelib.api import (
     rest_v1,
     sales_api,
     sales_pages,
+    settings_pages,
     site_pages,
     staff_pages,
     static_files,
 )
-from chalicelib.jobs import archival, deliveries, maintenance, notifications, presence, rollups
+from chalicelib.jobs import archival, deliveries, maintenance, notifications, presence, reconciliation, rollups
 from chalicelib.web.guards import request_middleware
 
 app = Chalice(app_name="voltvend")
@@ -27,10 +28,11 @@ app.register_middleware(request_middleware, "http")
 app.api.binary_types.extend(["application/pdf", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"])
 
 PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp,
-                 rest_v1.bp, sales_pages.bp, sales_api.bp)
+                 rest_v1.bp, sales_pages.bp, sales_api.bp, settings_pages.bp)
 for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
-for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp, rollups.bp, deliveries.bp):
+for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp, rollups.bp, deliveries.bp,
+            reconciliation.bp):
     app.register_blueprint(job)
 
 

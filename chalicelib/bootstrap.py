@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     from chalicelib.services.credit_delivery import CreditDelivery
     from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.meter_commands import MeterCommands
+    from chalicelib.services.meter_import import MeterImportService
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
+    from chalicelib.services.reconciliation import Reconciliation
     from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.sales import SalesDesk
     from chalicelib.services.site_control import SiteControl
@@ -70,7 +72,9 @@ class Services:
     sales: SalesDesk
     credit_delivery: CreditDelivery
     money: DynamoMoneyRepository
+    reconciliation: Reconciliation
     clock: SystemClock
+    meter_import: MeterImportService
 
 
 @dataclass(frozen=True)
@@ -140,12 +144,15 @@ def _bridge_side(repos: Repositories, settings: Settings,
 def get_services() -> Services:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.passwords import Argon2PasswordHasher
+    from chalicelib.adapters.spreadsheets import XlsxReader  # openpyxl itself loads on the first .xlsx upload
     from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.energy_report import EnergyReport
+    from chalicelib.services.meter_import import MeterImportService
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
+    from chalicelib.services.reconciliation import Reconciliation
     from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.sales import SalesDesk
     from chalicelib.services.site_control import SiteControl
@@ -181,7 +188,9 @@ def get_services() -> Services:
         sales=sales,
         credit_delivery=credit_delivery,
         money=r.money,
+        reconciliation=Reconciliation(r.money, r.readings, r.alarms, clock),
         clock=clock,
+        meter_import=MeterImportService(r.tenancy, r.tenancy, XlsxReader(), clock),
     )
 
 

@@ -37,10 +37,11 @@ class AlarmKind(StrEnum):
     PURCHASE_COUNT_MISMATCH = "purchase-count-mismatch"
     ENERGY_BACKWARDS = "energy-backwards"
     METER_RESET = "meter-reset"
+    LEDGER_DISCREPANCY = "ledger-discrepancy"  # raised by reconciliation, not by a reading: a person must look
 
 
 BALANCE_LEVELS = (AlarmKind.ALARM_1, AlarmKind.ALARM_2, AlarmKind.ARREARS)  # mildest first
-LATCHED = frozenset({AlarmKind.ENERGY_BACKWARDS, AlarmKind.METER_RESET})
+LATCHED = frozenset({AlarmKind.ENERGY_BACKWARDS, AlarmKind.METER_RESET, AlarmKind.LEDGER_DISCREPANCY})
 
 
 class Severity(StrEnum):
@@ -51,7 +52,8 @@ class Severity(StrEnum):
 
 SEVERITY = {kind: Severity.WARNING for kind in AlarmKind} | {
     AlarmKind.ALARM_1: Severity.NOTICE, AlarmKind.ARREARS: Severity.CRITICAL,
-    AlarmKind.OVERLOAD: Severity.CRITICAL, AlarmKind.COLLECTOR_LOST: Severity.CRITICAL}
+    AlarmKind.OVERLOAD: Severity.CRITICAL, AlarmKind.COLLECTOR_LOST: Severity.CRITICAL,
+    AlarmKind.LEDGER_DISCREPANCY: Severity.CRITICAL}
 
 
 class SubjectKind(StrEnum):

@@ -102,6 +102,7 @@ class DiscrepancyKind(StrEnum):
     PAYMENT_NOT_CREDITED = "payment-not-credited"
     SALE_WITHOUT_PAYMENT = "sale-without-payment"
     PAYMENT_AMOUNT = "payment-amount"
+    STORED_BALANCE = "stored-balance"  # the running balance kept with the meter differs from its entries' fold
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chalicelib.domain.accounts import BillingMode
-from chalicelib.domain.delivery import Delivery, DeliveryState, MeterQueue, command_for, enqueue
+from chalicelib.domain.delivery import Delivery, DeliveryState, MeterQueue, MeterRegisters, command_for, enqueue
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.ledger import Entry
 
@@ -32,6 +32,7 @@ class MeterMoney:
     queue: MeterQueue
     version: int = 0  # 0: never stored; every stored change adds one, and writes are conditional on it
     updated_at: datetime | None = None
+    baseline: MeterRegisters | None = None  # a prepaid meter's registers when we took it over: reconciliation's zero
 
     @classmethod
     def new(cls, operator_id: str, site_id: str, meter_id: str, billing_mode: BillingMode,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from chalicelib.domain.accounts import BillingMode
-from chalicelib.domain.delivery import MeterQueue, balance_seen
+from chalicelib.domain.delivery import MeterQueue, MeterRegisters, balance_seen
 from chalicelib.domain.errors import Conflict, ValidationError
 from chalicelib.domain.ledger import Entry
 from chalicelib.domain.meter_money import MeterMoney
@@ -86,4 +86,14 @@ def fresh_money(operator_id: str, site_id: str, meter_id: str, prepaid: bool, st
     count = register_minor(state, "purchase_count")
     if prepaid and count is None:
         raise ValidationError(f"meter {meter_id} has not been read yet: read it before opening an account")
-    return MeterMoney(operator_id, site_id, meter_id, mode, None, 0, MeterQueue(meter_id, count or 0))
+    return MeterMoney(operator_id, site_id, meter_id, mode, None, 0, MeterQueue(meter_id, count or 0),
+                      baseline=registers_of(state) if prepaid else None)
+
+
+def registers_of(state: StoredState | None) -> MeterRegisters | None:
+    """The money registers of a reading, when it has them all."""
+    count, total = register_minor(state, "purchase_count"), register_minor(state, "total_purchased")
+    remaining = register_minor(state, "remaining_amount")
+    if count is None or total is None or remaining is None:
+        return None
+    return MeterRegisters(count, total, remaining)

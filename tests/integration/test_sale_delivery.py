@@ -84,3 +84,29 @@ def test_a_bridge_killed_mid_sale_delivers_exactly_once_when_it_returns(
     truth = simulated(site)[meter.address]
     assert truth["purchase_count"] == before["purchase_count"] + 2  # two sales, two commands, none twice
     assert Decimal(truth["total_purchased"]) - Decimal(str(before["total_purchased"])) == Decimal("30.00")
+
+
+def test_reconciliation_finds_credit_that_came_from_nowhere_once(
+        live_site: tuple[SiteFixture, BridgeProcess], new_operator: OperatorFixture) -> None:
+    site, _ = live_site
+    meter = site.meters[2]
+    read_meter_now(site, new_operator, meter.meter_id)
+    admin, services = admin_actor(new_operator), get_services()
+    services.sales.open_account(admin, site.site_id, "Print shop", [meter.meter_id], request_id=new_request_token())
+    sale = services.sales.sell(admin, site.site_id, meter.meter_id, request_id=new_request_token(), amount="20.00")
+    wait_for(lambda: _delivery_state(site, new_operator, meter.meter_id, sale.entry_id) == "delivered",
+             "the sale to be delivered")
+    read_meter_now(site, new_operator, meter.meter_id)
+    assert services.reconciliation.run(site.operator_id) == []  # ledger, count and total purchased agree
+
+    truth = simulated(site)[meter.address]
+    post(f"{site.simulator.control_url}/meters/{site.collector_id}/{meter.address}/remaining",
+         {"remaining_amount": str(Decimal(truth["remaining_amount"]) + 500)})  # credit nobody sold
+    read_meter_now(site, new_operator, meter.meter_id)
+    findings = services.reconciliation.run(site.operator_id)
+    assert [f.discrepancy.kind.value for f in findings] == ["remaining-above-ledger"]
+    services.reconciliation.run(site.operator_id)  # seen again: still the one alarm
+    alarms = [a for a in services.alarms.alarms(site.operator_id, site.site_id)
+              if a.kind.value == "ledger-discrepancy" and a.subject.subject_id == meter.meter_id]
+    assert len(alarms) == 1 and alarms[0].cleared_at is None
+    assert alarms[0].evidence["remaining"] > alarms[0].evidence["expected_remaining_ceiling_minor"]

@@ -269,6 +269,7 @@ class MeterMoneyItem(MainItem, discriminator="meter_money"):
     deliveries = JSONDictAttribute()  # a list, oldest first
     has_work = BooleanAttribute(default=False)
     updated_at = UTCDateTimeAttribute(null=True)
+    baseline = JSONDictAttribute(null=True)  # registers when the meter was taken over
     version = VersionAttribute()
 
 

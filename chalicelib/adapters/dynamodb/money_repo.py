@@ -18,6 +18,7 @@ record in one TransactWriteItems call: either all of it is stored or none.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +46,7 @@ from chalicelib.adapters.dynamodb.models import (
 )
 from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
 from chalicelib.domain.accounts import BillingMode
-from chalicelib.domain.delivery import Delivery
+from chalicelib.domain.delivery import Delivery, MeterRegisters
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.ledger import Entry
 from chalicelib.domain.meter_money import MeterMoney
@@ -89,7 +90,8 @@ def _money_item(money: MeterMoney, at: datetime | None) -> MeterMoneyItem:
                           billing_mode=money.billing_mode.value, credit_minor=money.credit_minor,
                           confirmed_count=money.queue.confirmed_count, blocked=money.queue.blocked or None,
                           deliveries=[delivery_to_dict(d) for d in money.queue.deliveries],
-                          has_work=money.has_work, updated_at=at or money.updated_at)
+                          has_work=money.has_work, updated_at=at or money.updated_at,
+                          baseline=asdict(money.baseline) if money.baseline else None)
     if money.version:  # VersionAttribute: the save is conditional on it (or on no item) and adds one
         item.version = money.version
     return item
@@ -97,8 +99,9 @@ def _money_item(money: MeterMoney, at: datetime | None) -> MeterMoneyItem:
 
 def _to_money(operator_id: str, item: MeterMoneyItem) -> MeterMoney:
     queue = queue_from_parts(item.meter_id, item.confirmed_count, item.blocked, list(item.deliveries or []))
+    baseline = MeterRegisters(**{k: int(v) for k, v in dict(item.baseline).items()}) if item.baseline else None
     return MeterMoney(operator_id, item.site_id, item.meter_id, BillingMode(item.billing_mode), item.account_id,
-                      item.credit_minor, queue, item.version or 0, item.updated_at)
+                      item.credit_minor, queue, item.version or 0, item.updated_at, baseline)
 
 
 def _account_item(stored: StoredAccount) -> CustomerAccountItem:
@@ -167,6 +170,10 @@ class DynamoMoneyRepository:
     def moneys(self, operator_id: str, meter_ids: Iterable[str]) -> list[MeterMoney]:
         keys = [(operator_pk(operator_id), f"MONEY#{m}") for m in dict.fromkeys(meter_ids)]
         items = MeterMoneyItem.batch_get(keys, consistent_read=True) if keys else []
+        return [_to_money(operator_id, item) for item in items]
+
+    def all_moneys(self, operator_id: str) -> list[MeterMoney]:
+        items = MeterMoneyItem.query(operator_pk(operator_id), MeterMoneyItem.sk.startswith("MONEY#"))
         return [_to_money(operator_id, item) for item in items]
 
     def moneys_with_work(self, operator_id: str) -> list[MeterMoney]:

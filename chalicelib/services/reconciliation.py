@@ -1,0 +1,89 @@
+"""Reconciliation (issue 6.6): the ledger against the meters' registers, and the stored balances against the fold
+of the entries. Each discrepancy becomes an alarm with its evidence, once, until a person acknowledges it.
+
+A prepaid meter is compared only while nothing of ours is in flight to it, and only on a reading taken at the
+count we last confirmed (otherwise a delivery landing between the reading and now would look like a fault).
+Card payments are compared once payments are recorded (the card-payment issue).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+from chalicelib.domain.alarms import SEVERITY, Alarm, AlarmKind, Subject, SubjectKind
+from chalicelib.domain.delivery import DeliveryState, Discrepancy, DiscrepancyKind, reconcile_meter
+from chalicelib.domain.ledger import check_balances, meter_credit
+from chalicelib.domain.meter_money import MeterMoney
+from chalicelib.domain.readings import StoredState
+from chalicelib.ports import AlarmRepository, Clock, MoneyRepository, ReadingsRepository
+from chalicelib.services.money_posting import registers_of
+
+
+@dataclass(frozen=True)
+class Finding:
+    site_id: str
+    discrepancy: Discrepancy
+
+
+class Reconciliation:
+    def __init__(self, money: MoneyRepository, readings: ReadingsRepository, alarms: AlarmRepository,
+                 clock: Clock) -> None:
+        self._money = money
+        self._readings = readings
+        self._alarms = alarms
+        self._clock = clock
+
+    def run(self, operator_id: str) -> list[Finding]:
+        """Compare every meter on an account; raise an alarm for each new discrepancy; return all found."""
+        by_site: dict[str, list[MeterMoney]] = defaultdict(list)
+        for money in self._money.all_moneys(operator_id):
+            if money.account_id is not None:
+                by_site[money.site_id].append(money)
+        findings = []
+        for site_id, moneys in by_site.items():
+            states = {s.meter_id: s for s in self._readings.get_states(operator_id, site_id,
+                                                                        [m.meter_id for m in moneys])}
+            for money in moneys:
+                findings += [Finding(site_id, d) for d in self._meter(money, states.get(money.meter_id))]
+            self._raise(operator_id, site_id, [f.discrepancy for f in findings if f.site_id == site_id])
+        return findings
+
+    def _meter(self, money: MeterMoney, state: StoredState | None) -> list[Discrepancy]:
+        entries = self._money.meter_entries(money.operator_id, money.meter_id)
+        found = [Discrepancy(DiscrepancyKind.STORED_BALANCE, money.meter_id,
+                             message=f"stored credit {m.stored_minor}, entries say {m.derived_minor}",
+                             evidence={"stored": m.stored_minor, "derived": m.derived_minor})
+                 for m in check_balances({meter_credit(money.meter_id): -money.credit_minor}, entries)
+                 if m.account == meter_credit(money.meter_id)]
+        head = money.queue.head()
+        registers = registers_of(state)
+        in_flight = head is not None and head.state is DeliveryState.SENT
+        if not money.is_prepaid or money.baseline is None or registers is None or in_flight \
+                or registers.purchase_count != money.queue.confirmed_count:
+            return found
+        return found + reconcile_meter(money.meter_id, money.baseline, registers, entries, money.queue)
+
+    def _raise(self, operator_id: str, site_id: str, found: list[Discrepancy]) -> None:
+        if not found:
+            return
+        active = {a.alarm_id for a in self._alarms.alarms(operator_id, site_id) if a.cleared_at is None}
+        now = self._clock.now()
+        fresh = []
+        for discrepancy in found:
+            alarm_id = _alarm_id(discrepancy)
+            if alarm_id not in active:
+                evidence = {k: v for k, v in discrepancy.evidence.items()} | {"check": str(discrepancy.kind),
+                                                                               "message": discrepancy.message}
+                fresh.append(Alarm(alarm_id, AlarmKind.LEDGER_DISCREPANCY, Subject(SubjectKind.METER,
+                                                                                   discrepancy.subject),
+                                   SEVERITY[AlarmKind.LEDGER_DISCREPANCY], now, evidence))
+        if fresh:
+            self._alarms.save(operator_id, site_id, [], fresh)
+
+
+def _alarm_id(discrepancy: Discrepancy) -> str:
+    """The same discrepancy seen again is the same alarm: one record until someone acknowledges it."""
+    digest = hashlib.sha256(repr(sorted(discrepancy.evidence.items())).encode()).hexdigest()[:10]
+    return f"{discrepancy.subject}:{AlarmKind.LEDGER_DISCREPANCY.value}:{discrepancy.kind}:{digest}"
