@@ -70,6 +70,10 @@ def _csrf_ok(request: Request, actor: Actor) -> bool:
     content_type = request.headers.get("content-type", "")
     if not sent and content_type.startswith("application/x-www-form-urlencoded"):
         sent = first(form_fields(request), "csrf_token")
+    elif not sent and content_type.startswith("multipart/form-data"):  # file uploads
+        from chalicelib.web.uploads import multipart_field
+
+        sent = multipart_field(request, "csrf_token")
     return hmac.compare_digest(sent.encode(), actor.csrf_token.encode())
 
 

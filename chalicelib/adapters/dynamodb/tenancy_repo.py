@@ -9,6 +9,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.keys import PLATFORM_PK, operator_pk, site_pk
+from chalicelib.adapters.dynamodb.meter_import_store import MeterImportStore
 from chalicelib.adapters.dynamodb.models import (
     BuildingItem,
     CollectorItem,
@@ -22,6 +23,7 @@ from chalicelib.adapters.dynamodb.models import (
 from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
 from chalicelib.adapters.dynamodb.staff_repo import user_to_item
 from chalicelib.domain.errors import Conflict
+from chalicelib.domain.meter_import import ImportJournal, MeterImportBatch
 from chalicelib.domain.oplog import OperationRecord
 from chalicelib.domain.staff import StaffUser
 from chalicelib.domain.tenancy import (
@@ -128,6 +130,16 @@ class DynamoTenancyRepository:
     def get_meters(self, operator_id: str, site_id: str, meter_ids: Iterable[str]) -> list[Meter]:
         keys = [(site_pk(operator_id, site_id), f"METER#{meter_id}") for meter_id in set(meter_ids)]
         return [_to_meter(operator_id, site_id, i) for i in MeterItem.batch_get(keys)] if keys else []
+
+    # -- bulk meter import: all or nothing over several transactions (see meter_import_store.py) --
+    def import_meters(self, batch: MeterImportBatch) -> None:
+        MeterImportStore(self._connection).import_meters(batch)
+
+    def running_meter_import(self, operator_id: str, site_id: str) -> ImportJournal | None:
+        return MeterImportStore(self._connection).running_meter_import(operator_id, site_id)
+
+    def undo_meter_import(self, journal: ImportJournal, record: OperationRecord) -> None:
+        MeterImportStore(self._connection).undo_meter_import(journal, record)
 
     # -- helpers -----------------------------------------------------------------------------
     def _insert(self, items: list[MainItem], records: OperationRecord | list[OperationRecord], *,

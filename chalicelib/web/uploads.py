@@ -1,0 +1,97 @@
+"""File uploads from HTML forms: a small, strict ``multipart/form-data`` reader over Chalice's raw body.
+
+The standard library no longer has one (``cgi`` is deprecated), and ``email``'s parser rewrites line endings
+of text parts, which would change the bytes of a CSV file. Locally Chalice passes the body's bytes as they
+came; in AWS API Gateway base64-encodes it because the settings blueprint lists ``multipart/form-data`` among
+the binary media types, and Chalice decodes it again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from chalice.app import Request
+
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.meter_import import MAX_FILE_BYTES, FileTooLarge
+
+MAX_UPLOAD_BYTES = 2 * MAX_FILE_BYTES + 64 * 1024  # a file, or a checked file carried back as text, plus fields
+MAX_PARTS = 20
+_BOUNDARY = re.compile(r'boundary="?([^";,]{1,70})"?', re.IGNORECASE)
+_PARAMETER = re.compile(r'(name|filename)="([^"]*)"', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class MultipartForm:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+
+    def first(self, name: str, default: str = "") -> str:
+        values = self.fields.get(name)
+        return values[0] if values else default
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+def parse_multipart(request: Request) -> MultipartForm:
+    raw = request.raw_body or b""
+    body = raw.encode("utf-8") if isinstance(raw, str) else raw
+    if len(body) > MAX_UPLOAD_BYTES:
+        raise FileTooLarge("too_large")
+    match = _BOUNDARY.search(request.headers.get("content-type", ""))
+    if match is None:
+        raise ValidationError("the upload is not a multipart form")
+    form = MultipartForm()
+    parts = (b"\r\n" + body).split(b"\r\n--" + match[1].encode("latin-1"))
+    if len(parts) < 3 or len(parts) > MAX_PARTS + 2:
+        raise ValidationError("the upload is not a well-formed multipart form")
+    for part in parts[1:-1]:  # before the first delimiter: preamble; after the last ("--"): epilogue
+        _add_part(form, part)
+    return form
+
+
+def _add_part(form: MultipartForm, part: bytes) -> None:
+    head, separator, content = part.partition(b"\r\n\r\n")
+    if not separator:
+        raise ValidationError("the upload is not a well-formed multipart form")
+    headers = _part_headers(head)
+    parameters = {k.lower(): v for k, v in _PARAMETER.findall(headers.get("content-disposition", ""))}
+    name = parameters.get("name")
+    if not name:
+        return
+    if "filename" in parameters:
+        if parameters["filename"] or content:
+            form.files[name] = UploadedFile(parameters["filename"], headers.get("content-type", ""), content)
+        return
+    try:
+        form.fields.setdefault(name, []).append(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValidationError("the form is not UTF-8") from None
+
+
+def _part_headers(head: bytes) -> dict[str, str]:
+    """Header lines of one part; browsers send file names as raw UTF-8 there."""
+    headers: dict[str, str] = {}
+    for line in head.decode("utf-8", errors="replace").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def multipart_field(request: Request, name: str) -> str:
+    """One text field of a multipart form, or "" when the body is not one (for the CSRF check)."""
+    try:
+        return parse_multipart(request).first(name)
+    except ValidationError:
+        return ""
