@@ -119,6 +119,7 @@ def _bridge_side(repos: Repositories, settings: Settings,
     """The bridge link and what it feeds: ingestion (alarms, billing), meter commands and credit delivery."""
     from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.bridge_link import BridgeLink
+    from chalicelib.services.charges import ChargePosting
     from chalicelib.services.consumption import ConsumptionBilling
     from chalicelib.services.credit_delivery import CreditDelivery, is_delivery_result
     from chalicelib.services.ingest import ReadingIngest
@@ -137,6 +138,9 @@ def _bridge_side(repos: Repositories, settings: Settings,
     bridge_link.command_results = command_result
     bridge_link.price_pusher = meter_commands.push_prices
     bridge_link.bridge_ready = credit_delivery.on_bridge_back
+    charges = ChargePosting(repos.money, clock)
+    bridge_link.charge_poster = charges.post
+    ingest.ledger_balances = charges.balances
     return bridge_link, alarm_watch, meter_commands, credit_delivery
 
 

@@ -39,6 +39,7 @@ class MeterSighting:
     values: dict[str, object]
     missed_cycles: int
     previous: AlarmState | None = None
+    ledger_balance_minor: int | None = None  # cloud-billed meters on an account: the balance is the ledger's
 
 
 def policy_for(site: Site) -> AlarmPolicy:
@@ -47,8 +48,10 @@ def policy_for(site: Site) -> AlarmPolicy:
 
 def observation(sighting: MeterSighting) -> MeterObservation:
     if not sighting.values:
-        return observe_silence(sighting.meter_id, sighting.at, sighting.missed_cycles)
-    return observe_reading(state_from_values(sighting.meter_id, sighting.at, sighting.values))  # type: ignore[arg-type]
+        return observe_silence(sighting.meter_id, sighting.at, sighting.missed_cycles,
+                               ledger_balance_minor=sighting.ledger_balance_minor)
+    return observe_reading(state_from_values(sighting.meter_id, sighting.at, sighting.values),  # type: ignore[arg-type]
+                           ledger_balance_minor=sighting.ledger_balance_minor)
 
 
 class AlarmWatch:

@@ -37,6 +37,7 @@ from gateway_bridge.protocol import (
 from gateway_bridge.protocol.frames import Limits, decode
 
 from chalicelib.domain.bridges import Bridge, BridgeConnection, BridgeStatus, TunnelState, operator_of
+from chalicelib.domain.readings import Usage
 from chalicelib.domain.tariffs import RatePrices
 from chalicelib.domain.tenancy import Meter
 from chalicelib.ports import BridgeRepository, Clock, ConnectionGone, StaleTunnelState, TenancyRepository
@@ -71,6 +72,7 @@ class BridgeLink:
         self.command_results: Callable[[Bridge, BatchResult], None] | None = None
         self.price_pusher: Callable[[Bridge, Meter, RatePrices], object] | None = None
         self.bridge_ready: Callable[[Bridge], None] | None = None  # a bus said hello: send what waited for it
+        self.charge_poster: Callable[[str, Sequence[Usage]], object] | None = None  # priced usage → ledger
         self._meters: dict[tuple[str, str], tuple[float, list[Meter]]] = {}
 
     # -- connection lifecycle ----------------------------------------------------------------
@@ -170,6 +172,8 @@ class BridgeLink:
         for push in outcome.price_pushes:
             if self.price_pusher is not None:
                 self.price_pusher(bridge, push.meter, push.prices)
+        if outcome.usage and self.charge_poster is not None:
+            self.charge_poster(bridge.operator_id, outcome.usage)
 
     # -- outbound ----------------------------------------------------------------------------
     def push_plans(self, bridge: Bridge, *, only_collector: str | None = None, every_s: int | None = None) -> int:

@@ -6,7 +6,7 @@ a newer current state; a re-sent run is recognised and stored once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from gateway_bridge.protocol import BatchResult
 
 from chalicelib.domain.readings import StoredState, Usage
-from chalicelib.domain.tenancy import Meter
+from chalicelib.domain.tenancy import BillingMode, Meter
 from chalicelib.ports import ReadingsRepository
 from chalicelib.services.alarm_watch import AlarmWatch, MeterSighting
 from chalicelib.services.consumption import ConsumptionBilling, PricePush
@@ -30,6 +30,7 @@ class IngestOutcome:
     answered: int = 0
     silent: int = 0
     price_pushes: tuple[PricePush, ...] = ()  # prepaid meters whose ladder price must change now
+    usage: tuple[Usage, ...] = ()  # cloud-billed meters' priced consumption, for the ledger to charge
 
 
 def _exact(values: Mapping[str, object]) -> dict[str, str | int]:
@@ -43,6 +44,8 @@ class ReadingIngest:
         self._readings = readings
         self._alarms = alarms
         self._billing = billing
+        # Set by the composition root: cloud-billed meters' ledger balances (operator, meter ids) → balance by meter.
+        self.ledger_balances: Callable[[str, list[str]], dict[str, int]] | None = None
 
     def ingest(self, operator_id: str, site_id: str, collector_id: str, result: BatchResult,
                meters: list[Meter], now: datetime) -> IngestOutcome:
@@ -59,17 +62,29 @@ class ReadingIngest:
         if states and self._billing is not None:
             states, usage, pushes = self._billing.bill(operator_id, site_id, on_bus, befores, states)
         if states and self._alarms is not None:
-            states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now)
+            ledger = self._ledger(operator_id, on_bus, usage)
+            states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now, ledger)
         self._readings.put_run(operator_id, site_id, readings, states, usage)
         if not states:  # a re-sent or late run: every meter already holds a newer state
             return IngestOutcome(duplicate=True, answered=len(answered))
-        return IngestOutcome(False, len(answered), len(reads) - len(answered), tuple(pushes))
+        return IngestOutcome(False, len(answered), len(reads) - len(answered), tuple(pushes), tuple(usage))
+
+    def _ledger(self, operator_id: str, on_bus: Mapping[str, Meter], usage: list[Usage]) -> dict[str, int]:
+        """Cloud-billed meters' balances once this run's charges are posted (they are, right after storing)."""
+        cloud = [m for m, meter in on_bus.items() if meter.billing_mode is BillingMode.CLOUD_BILLED]
+        if not cloud or self.ledger_balances is None:
+            return {}
+        balances = self.ledger_balances(operator_id, cloud)
+        for used in usage:
+            if used.meter_id in balances:
+                balances[used.meter_id] -= used.charge_minor
+        return balances
 
     def _with_alarms(self, operator_id: str, site_id: str, states: list[StoredState], answered: set[str],
-                     now: datetime) -> list[StoredState]:
+                     now: datetime, ledger: dict[str, int]) -> list[StoredState]:
         assert self._alarms is not None
         sightings = [MeterSighting(s.meter_id, s.read_at, dict(s.values) if s.meter_id in answered else {},
-                                   s.missed_cycles, s.alarms) for s in states]
+                                   s.missed_cycles, s.alarms, ledger.get(s.meter_id)) for s in states]
         judged = self._alarms.judge(operator_id, site_id, sightings, now)
         return [replace(s, alarms=judged.get(s.meter_id, s.alarms)) for s in states]
 

@@ -29,6 +29,8 @@ def commit_judged(money: MoneyRepository, judge: Callable[[], tuple[MoneyChange,
     """Run ``judge`` (which reads and decides) and commit its change; again on a race, up to ATTEMPTS times."""
     for _ in range(ATTEMPTS):
         change, result = judge()
+        if not (change.entries or change.moneys or change.account or change.record or change.settled):
+            return result  # the rules decided there is nothing to write
         try:
             money.commit(change)
         except StaleMoney:

@@ -134,3 +134,35 @@ def test_bad_tariffs_get_a_400_with_a_short_message(new_operator: OperatorFixtur
             assert answer.status_code == 400, body
             assert 0 < len(answer.json_body["error"]) < 200
         assert services.tariffs.history(admin_actor(new_operator), "site_b") is None
+
+
+def test_cloud_billed_usage_is_charged_to_the_account_once_and_its_balance_drives_the_alarms(
+        new_operator: OperatorFixture) -> None:
+    from chalicelib.domain.ledger import EntryKind
+    from chalicelib.services.sales import new_request_token
+
+    services, op, admin = get_services(), new_operator.operator_id, admin_actor(new_operator)
+    services.tenancy.add_site(Site(op, "site_b", "Billed park", alarm_amount_1_minor=300, alarm_amount_2_minor=150),
+                              operation(op, "t", "site.create", "s", datetime.now(UTC)))
+    plain = Meter(op, "site_b", "acr_2", "ACR2", "DTSY1352", "bus0", 1, "u1", BillingMode.CLOUD_BILLED)
+    services.tenancy.add_meters([plain])
+    services.tariffs.add_site_version(admin, "site_b", TARIFF)
+    services.sales.open_account(admin, "site_b", "Laundry", ["acr_2"], request_id=new_request_token())
+    services.sales.sell(admin, "site_b", "acr_2", request_id=new_request_token(), amount="5.00", channel="transfer")
+    ingest, alarms_seen = services.bridge_link._ingest, []
+    for cycle, (hour, minute, kwh) in enumerate([(7, 30, "100.00"), (8, 30, "102.00"), (9, 30, "105.00"),
+                                                 (10, 30, "115.00")]):
+        run = bus_run([plain], f"b{cycle}", "bus0", at(hour, minute),
+                      lambda _m, kwh=kwh: {"energy_total": Decimal(kwh)})
+        outcome = ingest.ingest(op, "site_b", "bus0", run, [plain], datetime.now(UTC))
+        assert services.bridge_link.charge_poster is not None
+        services.bridge_link.charge_poster(op, outcome.usage)  # what the bridge link does
+        services.bridge_link.charge_poster(op, outcome.usage)  # a retry: charged once
+        state = services.readings.get_states(op, "site_b", ["acr_2"])[0]
+        alarms_seen.append(sorted(a.kind.value for a in state.alarms.active) if state.alarms else [])
+    money = services.money.money(op, "acr_2")
+    charges = [e for e in services.money.meter_entries(op, "acr_2") if e.kind is EntryKind.CHARGE]
+    # 1.00, 1.95, then 10.00 kWh of flat at 0.65 = 6.50: 5.00 − 9.45 = −4.45
+    assert [c.amount_minor for c in charges] == [100, 195, 650]
+    assert money is not None and money.credit_minor == 500 - 100 - 195 - 650
+    assert alarms_seen == [[], [], ["alarm-1"], ["alarm-1", "alarm-2", "arrears"]]
