@@ -420,7 +420,7 @@ class _Checker:
         self.new_unit_id = new_unit_id
         self.problems: list[Problem] = []
         self.columns: dict[Column, int] = {}
-        self.language = "zh" if any(_is_cjk(h) for h in sheet.headers) else "en"
+        self.language = _language(sheet.headers)
         self.new_units: dict[tuple[str, str], tuple[Unit, int]] = {}
 
     def run(self) -> ImportPlan:
@@ -743,6 +743,12 @@ def _pick(items: Sequence[_T], text: str, names: Callable[[_T], tuple[str, str]]
         return exact[0]
     folded = [i for i in items if _fold(text) in (_fold(names(i)[0]), _fold(names(i)[1]))]
     return folded[0] if len(folded) == 1 else None
+
+
+def _language(headers: Sequence[str]) -> str:
+    """The language most of the recognised headers are in, for naming the columns a file lacks."""
+    known = [h for h in headers if header_column(h) is not None] or list(headers)
+    return "zh" if 2 * sum(1 for h in known if _is_cjk(h)) > len(known) else "en"
 
 
 def _is_cjk(text: str) -> bool:
