@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.domain.bridges import Bridge
     from chalicelib.ports import SmsSender
+    from chalicelib.services.account_changes import AccountChanges
     from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.auth import AuthService
@@ -70,6 +71,7 @@ class Services:
     alarm_watch: AlarmWatch
     rollup_repo: DynamoRollupRepository
     sales: SalesDesk
+    account_changes: AccountChanges
     credit_delivery: CreditDelivery
     money: DynamoMoneyRepository
     reconciliation: Reconciliation
@@ -149,6 +151,7 @@ def get_services() -> Services:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.adapters.spreadsheets import XlsxReader  # openpyxl itself loads on the first .xlsx upload
+    from chalicelib.services.account_changes import AccountChanges
     from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.auth import AuthService
     from chalicelib.services.bridge_admin import BridgeAdmin
@@ -170,6 +173,8 @@ def get_services() -> Services:
     tariffs = TariffService(r.tariffs, meter_commands, bridge_link, r.tenancy, r.readings, r.oplog, clock)
     sales = SalesDesk(r.tenancy, r.money, r.readings, clock, tariffs.price_now)
     sales.delivered = credit_delivery.pump
+    account_changes = AccountChanges(r.tenancy, r.money, r.readings, clock)
+    account_changes.delivered = credit_delivery.pump
     return Services(
         auth=AuthService(r.staff, r.sessions, r.oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(r.staff, r.sessions, hasher, clock, r.tenancy),
@@ -190,6 +195,7 @@ def get_services() -> Services:
         alarm_watch=alarm_watch,
         tariffs=tariffs,
         sales=sales,
+        account_changes=account_changes,
         credit_delivery=credit_delivery,
         money=r.money,
         reconciliation=Reconciliation(r.money, r.readings, r.alarms, clock),

@@ -134,3 +134,34 @@ def query_sales(actor: Actor, site_id: str) -> Response:
 def meter_sales(actor: Actor, site_id: str, meter_id: str) -> Response:
     view, lines = get_services().sales.meter_sales(actor, site_id, meter_id)
     return json_response({**_meter(view), "entries": [_line(line) for line in lines]})
+
+
+@bp.route("/api/v1/sites/{site_id}/accounts/{account_id}/meters", methods=["POST"])
+@api(bp)
+def add_meter(actor: Actor, site_id: str, account_id: str) -> Response:
+    body = json_object(bp.current_request)
+    get_services().account_changes.add_meter(actor, site_id, account_id, text_field(body, "meter_id"),
+                                             request_id=_request_id(body))
+    stored, _, _ = get_services().sales.account(actor, site_id, account_id)
+    return json_response(_account(stored), status=201)
+
+
+@bp.route("/api/v1/sites/{site_id}/accounts/{account_id}/transfer", methods=["POST"])
+@api(bp)
+def transfer(actor: Actor, site_id: str, account_id: str) -> Response:
+    body = json_object(bp.current_request)
+    entries = get_services().account_changes.transfer(actor, site_id, account_id, text_field(body, "from_meter"),
+                                                      text_field(body, "to_meter"), request_id=_request_id(body))
+    return json_response({"entries": [_entry(e) for e in entries]}, status=201)
+
+
+@bp.route("/api/v1/sites/{site_id}/accounts/{account_id}/close", methods=["POST"])
+@api(bp)
+def close(actor: Actor, site_id: str, account_id: str) -> Response:
+    body = json_object(bp.current_request)
+    record = get_services().account_changes.close(actor, site_id, account_id, request_id=_request_id(body))
+    return json_response({"account_id": record.account_id, "closed_at": record.closed_at.isoformat(),
+                          "closed_by": record.closed_by, "refund": format_amount(record.refund_minor),
+                          "amount_due": format_amount(record.amount_due_minor),
+                          "meters": [{"meter_id": m.meter_id, "consumption": format_amount(m.consumption_minor),
+                                      "settled": format_amount(m.remaining_minor)} for m in record.meters]})

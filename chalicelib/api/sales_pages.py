@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from chalice import Blueprint
 from chalice.app import Response
@@ -12,6 +13,7 @@ from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import DomainError
+from chalicelib.ports import StoredAccount
 from chalicelib.services.sales import SALE_KINDS, new_request_token
 from chalicelib.web.guards import page
 from chalicelib.web.http import FORM_TYPES, first, form_fields, query_params, redirect
@@ -25,7 +27,7 @@ def _accounts_page(actor: Actor, site_id: str, *, error: str | None = None, stat
     services = get_services()
     site = services.sites.overview(actor, site_id)
     accounts = services.sales.accounts(actor, site_id)
-    taken = {m.meter_id for a in accounts if a.account.is_open for m in a.account.meters if m.is_open}
+    taken = _on_open_accounts(accounts)
     free = [row for row in site.rows if row.meter.meter_id not in taken]
     return render("accounts.html", status=status, site=site.site, accounts=accounts, free_rows=free, error=error,
                   values=values or {}, request_id=new_request_token())
@@ -52,9 +54,22 @@ def open_account(actor: Actor, site_id: str) -> Response:
 
 def _account_page(actor: Actor, site_id: str, account_id: str, *, error: str | None = None, status: int = 200,
                   notice: str | None = None) -> Response:
-    stored, meters, lines = get_services().sales.account(actor, site_id, account_id)
+    services = get_services()
+    stored, meters, lines = services.sales.account(actor, site_id, account_id)
+    taken = _on_open_accounts(services.sales.accounts(actor, site_id))
+    free = [m for m in services.tenancy.list_meters(actor.operator_id, site_id) if m.meter_id not in taken]
     return render("account.html", status=status, site_id=site_id, stored=stored, meters=meters,
-                  lines=list(reversed(lines)), error=error, notice=notice, request_id=new_request_token())
+                  lines=list(reversed(lines)), error=error, notice=notice if notice in NOTICES else None,
+                  request_id=new_request_token(), free_meters=free)
+
+
+# Only our own notices are shown, never text taken from the URL.
+NOTICES = frozenset({"Meter added to the account.", "Balance transferred; the old meter left the account.",
+                     "Account closed."})
+
+
+def _on_open_accounts(accounts: list[StoredAccount]) -> set[str]:
+    return {m.meter_id for a in accounts if a.account.is_open for m in a.account.meters if m.is_open}
 
 
 @bp.route("/sites/{site_id}/accounts/{account_id}", methods=["GET"])
@@ -63,7 +78,7 @@ def account(actor: Actor, site_id: str, account_id: str) -> Response:
     return _account_page(actor, site_id, account_id, notice=query_params(bp.current_request).get("done"))
 
 
-def _desk_action(actor: Actor, site_id: str, account_id: str, action: str, fields: dict[str, list[str]]) -> Any:
+def _desk_action(actor: Actor, site_id: str, action: str, fields: dict[str, list[str]]) -> Any:
     sales = get_services().sales
     meter_id, request_id = first(fields, "meter_id"), first(fields, "request_id")
     if action == "sell":
@@ -76,14 +91,37 @@ def _desk_action(actor: Actor, site_id: str, account_id: str, action: str, field
                          reason=first(fields, "reason"))
 
 
+def _account_change(actor: Actor, site_id: str, account_id: str, action: str, fields: dict[str, list[str]]) -> str:
+    """Add a meter, transfer a retrofitted meter's balance, or close; returns the notice to show."""
+    changes, request_id = get_services().account_changes, first(fields, "request_id")
+    if action == "add-meter":
+        changes.add_meter(actor, site_id, account_id, first(fields, "meter_id"), request_id=request_id)
+        return "Meter added to the account."
+    if action == "transfer":
+        changes.transfer(actor, site_id, account_id, first(fields, "from_meter"), first(fields, "to_meter"),
+                         request_id=request_id)
+        return "Balance transferred; the old meter left the account."
+    changes.close(actor, site_id, account_id, request_id=request_id)
+    return "Account closed."
+
+
+DESK_ACTIONS = ("sell", "refund", "reverse")
+ACCOUNT_ACTIONS = ("add-meter", "transfer", "close")
+
+
 @bp.route("/sites/{site_id}/accounts/{account_id}/{action}", methods=["POST"], content_types=FORM_TYPES)
 @page(bp, Permission.METERS_VIEW)
 def desk(actor: Actor, site_id: str, account_id: str, action: str) -> Response:
-    """Sell, refund or reverse from the account page; each checks its own permission in the service."""
-    if action not in ("sell", "refund", "reverse"):
+    """Sell, refund, reverse, add a meter, transfer or close from the account page; each checks its own
+    permission in the service."""
+    if action not in DESK_ACTIONS + ACCOUNT_ACTIONS:
         return _account_page(actor, site_id, account_id, error="no such action", status=404)
+    fields = form_fields(bp.current_request)
     try:
-        entry = _desk_action(actor, site_id, account_id, action, form_fields(bp.current_request))
+        if action in ACCOUNT_ACTIONS:
+            notice = _account_change(actor, site_id, account_id, action, fields)
+            return redirect(f"/sites/{site_id}/accounts/{account_id}?done={quote(notice)}")
+        entry = _desk_action(actor, site_id, action, fields)
     except DomainError as error:
         return _account_page(actor, site_id, account_id, error=error.message, status=error.status)
     return redirect(f"/sites/{site_id}/receipts/{entry.entry_id}")

@@ -52,7 +52,9 @@ class MeterMoney:
         """The state once ``entry`` is posted: its credit change, and its meter command queued behind the rest."""
         if entry.operator_id != self.operator_id:
             raise Conflict("an entry is posted to its own operator's meters")
-        queue = enqueue(self.queue, entry) if command_for(entry) is not None else self.queue
+        # A transfer touches two meters' credit but commands only the one it is written into.
+        commands_me = command_for(entry) is not None and entry.meter_id == self.meter_id
+        queue = enqueue(self.queue, entry) if commands_me else self.queue
         return replace(self, credit_minor=self.credit_minor + entry.credit_change(self.meter_id), queue=queue)
 
     def with_queue(self, queue: MeterQueue) -> MeterMoney:

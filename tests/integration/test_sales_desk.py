@@ -222,3 +222,72 @@ def test_sales_queries_filter_the_months_journal(desk: Desk) -> None:
         == [desk.cloud]
     with pytest.raises(ValidationError, match="YYYY-MM"):
         services.sales.sales(desk.admin, desk.site_id, "2026-13")
+
+
+def _deliver_all(operator_id: str, meter_id: str) -> None:
+    """Stand in for the bridge: every queued delivery acknowledged by the meter."""
+    services = get_services()
+    money = services.money.money(operator_id, meter_id)
+    assert money is not None
+    queue = money.queue
+    while (head := queue.head()) is not None:
+        queue, _ = mark_sent(queue, head.delivery_id)
+        queue = acknowledge(queue, head.delivery_id)
+    services.money.commit(MoneyChange(moneys=(money.with_queue(queue),)))
+
+
+def test_adding_a_meter_and_closing_settles_every_meter(desk: Desk) -> None:
+    services, op = get_services(), desk.admin.operator_id
+    account_id = _open(desk, desk.prepaid)
+    services.account_changes.add_meter(desk.admin, desk.site_id, account_id, desk.cloud,
+                                       request_id=new_request_token())
+    services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), amount="30.00")
+    services.sales.sell(desk.admin, desk.site_id, desk.cloud, request_id=new_request_token(), amount="9.00",
+                        channel="transfer")
+    with pytest.raises(Conflict, match="pending"):
+        services.account_changes.close(desk.admin, desk.site_id, account_id, request_id=new_request_token())
+    _deliver_all(op, desk.prepaid)
+    _read(op, desk.site_id, desk.prepaid, "40.00", 8)  # 12.00 + 30.00 landed at count 8, then 2.00 was used
+    token = new_request_token()
+    record = services.account_changes.close(desk.admin, desk.site_id, account_id, request_id=token)
+    assert (record.refund_minor, record.amount_due_minor) == (4_000 + 900, 0)
+    assert {m.meter_id: (m.consumption_minor, m.remaining_minor) for m in record.meters} == {
+        desk.prepaid: (200, 4_000), desk.cloud: (0, 900)}
+    assert services.account_changes.close(desk.admin, desk.site_id, account_id, request_id=token) == record
+    prepaid = services.money.money(op, desk.prepaid)
+    assert prepaid is not None and prepaid.account_id is None and prepaid.credit_minor == 0
+    head = prepaid.queue.head()
+    assert head is not None and (head.command.value, head.amount_minor) == ("refund", 4_000)  # out of the meter
+    stored = services.money.account(op, account_id)
+    assert stored is not None and not stored.account.is_open and stored.closing == record
+    with pytest.raises(Conflict, match="not on an open account"):
+        services.sales.sell(desk.admin, desk.site_id, desk.cloud, request_id=new_request_token(), amount="1.00")
+
+
+def test_a_retrofit_moves_the_old_meters_credit_into_the_new_one(desk: Desk) -> None:
+    services, op = get_services(), desk.admin.operator_id
+    services.tenancy.add_meters([Meter(op, desk.site_id, "m_new", "SN3", "DTSY1352", "c1", 3, "u1",
+                                       BillingMode.PREPAID_METER)])
+    _read(op, desk.site_id, "m_new", "0.00", 0)
+    account_id = _open(desk, desk.prepaid, "m_new")
+    _read(op, desk.site_id, desk.prepaid, "11.50", 7)  # 0.50 used since the account was opened
+    entries = services.account_changes.transfer(desk.admin, desk.site_id, account_id, desk.prepaid, "m_new",
+                                                request_id=new_request_token())
+    assert [(e.kind.value, e.meter_id, e.amount_minor) for e in entries] == [
+        ("charge", desk.prepaid, 50), ("transfer", "m_new", 1_150)]
+    old, new = services.money.money(op, desk.prepaid), services.money.money(op, "m_new")
+    assert old is not None and old.account_id is None and old.credit_minor == 0 and not old.queue.deliveries
+    assert new is not None and new.credit_minor == 1_150
+    head = new.queue.head()
+    assert head is not None and (head.command.value, head.amount_minor) == ("purchase", 1_150)
+
+
+def test_closing_needs_a_fresh_final_reading(desk: Desk) -> None:
+    services, op = get_services(), desk.admin.operator_id
+    account_id = _open(desk, desk.prepaid)
+    stale = StoredState(desk.prepaid, datetime(2026, 1, 1, tzinfo=UTC), {"remaining_amount": "12.00",
+                                                                         "purchase_count": 7}, (),
+                        datetime(2026, 1, 1, tzinfo=UTC), 0)
+    services.readings.put_states(op, desk.site_id, [stale])
+    with pytest.raises(ValidationError, match="fresh reading"):
+        services.account_changes.close(desk.admin, desk.site_id, account_id, request_id=new_request_token())

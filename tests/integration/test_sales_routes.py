@@ -113,3 +113,27 @@ def test_the_json_api_sells_idempotently_and_refuses_bad_input_clearly(client: C
                                body=json.dumps(sale).encode())
     assert foreign.status_code == 404
     assert client.http.get(f"/api/v1/sites/{site_id}/accounts/{account_id}", headers=stranger).status_code == 404
+
+
+def test_an_account_is_closed_from_its_page_and_the_api_answers_the_closing(client: Client,
+                                                                             new_operator: OperatorFixture) -> None:
+    site_id = _site(new_operator)
+    headers = auth(token_for(client, new_operator.operator_id, "boss", new_operator.admin_password))
+    opened = client.http.post(f"/api/v1/sites/{site_id}/accounts", headers=headers,
+                              body=json.dumps({"customer": "Cobbler", "meters": ["m_1"],
+                                               "request_id": "open-cobbler-1"}).encode())
+    account_id = json.loads(opened.body)["account_id"]
+    portal = PortalClient(client)
+    portal.log_in(new_operator.operator_id, "boss", new_operator.admin_password)
+    page = portal.get(f"/sites/{site_id}/accounts/{account_id}")
+    assert 'id="close-account"' in page.body.decode()
+    closed = portal.post_form(f"/sites/{site_id}/accounts/{account_id}/close",
+                              {"request_id": "close-cobbler-1", **hidden_tokens(page)})
+    assert closed.status_code == 303 and "done=" in closed.headers["Location"]
+    after = portal.get(closed.headers["Location"]).body.decode()
+    assert "Account closed." in after and 'id="closing"' in after and "8.00" in after
+    again = client.http.post(f"/api/v1/sites/{site_id}/accounts/{account_id}/close", headers=headers,
+                             body=json.dumps({"request_id": "close-cobbler-2"}).encode())
+    assert again.status_code == 200 and json.loads(again.body)["refund"] == "8.00"
+    bogus = portal.get(f"/sites/{site_id}/accounts/{account_id}?done=<script>alert(1)</script>").body.decode()
+    assert "<script>alert(1)" not in bogus
