@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.accounts import ClosingRecord, CustomerAccount
 from chalicelib.domain.alarms import Alarm, AlarmState
@@ -14,7 +14,6 @@ from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.daily import DayFigures
 from chalicelib.domain.delivery import Delivery
 from chalicelib.domain.ledger import Entry
-from chalicelib.domain.meter_import import ImportJournal, MeterImportBatch
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.notifications import PlannedMessage
 from chalicelib.domain.oplog import OperationRecord
@@ -24,6 +23,9 @@ from chalicelib.domain.sessions import Session
 from chalicelib.domain.staff import StaffUser
 from chalicelib.domain.tariffs import Tariff, TariffHistory
 from chalicelib.domain.tenancy import Building, Collector, Meter, PropertyOperator, Site, Unit
+
+if TYPE_CHECKING:  # the import page's module loads on its first request, not with every cold start
+    from chalicelib.domain.meter_import import ImportJournal, MeterImportBatch
 
 
 class Clock(Protocol):

@@ -1,8 +1,11 @@
-"""System settings (SPEC 6–10): bulk import of meters from CSV or Excel, as a page and as a JSON route."""
+"""System settings (SPEC 6–10): bulk import of meters from CSV or Excel, as a page and as a JSON route.
+
+The import's modules load on the first request that needs them, not with every cold start of the API.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 from chalice.app import Chalice, Request, Response
@@ -11,24 +14,19 @@ from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.meter_import import (
-    TEMPLATE_HEADERS,
-    XLSX_CONTENT_TYPE,
-    Column,
-    ImportInvalid,
-    ImportPlan,
-    ImportRefused,
-    ImportRolledBack,
-)
-from chalicelib.services.meter_import import Upload
 from chalicelib.web.context import get_state
 from chalicelib.web.guards import api, json_response, page
 from chalicelib.web.http import query_params, redirect
-from chalicelib.web.uploads import MultipartForm, parse_multipart
 from chalicelib.web.views import render
+
+if TYPE_CHECKING:
+    from chalicelib.domain.meter_import import ImportPlan
+    from chalicelib.services.meter_import import Upload
+    from chalicelib.web.uploads import MultipartForm
 
 SHOWN_PROBLEMS = 500  # a page beyond this helps nobody; the count says how many more there are
 CSV_TYPES = ["text/csv", "application/csv", "text/plain", "application/vnd.ms-excel"]
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOAD_BINARY_TYPES = ("multipart/form-data", XLSX_CONTENT_TYPE)
 
 
@@ -45,6 +43,9 @@ bp = _SettingsBlueprint(__name__)
 
 
 def _upload(form: MultipartForm) -> Upload:
+    from chalicelib.domain.meter_import import ImportRefused
+    from chalicelib.services.meter_import import Upload
+
     chosen = form.files.get("file")
     if chosen is not None and chosen.data:
         return Upload(chosen.filename or "upload", chosen.data)
@@ -55,6 +56,8 @@ def _upload(form: MultipartForm) -> Upload:
 
 
 def _page(actor: Actor, site_id: str, *, status: int = 200, **context: Any) -> Response:
+    from chalicelib.domain.meter_import import TEMPLATE_HEADERS, Column
+
     setup = get_services().meter_import.setup(actor, site_id)
     columns = [(c, TEMPLATE_HEADERS["en"][c], TEMPLATE_HEADERS["zh"][c]) for c in Column]
     defaults: dict[str, Any] = {"plan": None, "refusal": None, "error": None, "staged": None, "upload_name": "",
@@ -82,6 +85,9 @@ def import_template(actor: Actor, site_id: str) -> Response:
 @page(bp, Permission.SETTINGS_MANAGE)
 def import_upload(actor: Actor, site_id: str) -> Response:
     """``action=check`` shows the report and writes nothing; ``action=import`` checks again and imports."""
+    from chalicelib.domain.meter_import import ImportInvalid, ImportRefused, ImportRolledBack
+    from chalicelib.web.uploads import parse_multipart
+
     service = get_services().meter_import
     try:
         form = parse_multipart(bp.current_request)
@@ -118,6 +124,9 @@ def _body(request: Request) -> bytes:
 def import_api(actor: Actor, site_id: str) -> Response:
     """The file is the body (CSV as UTF-8 or GB 18030, or .xlsx). ``?check=1`` answers the report and writes
     nothing; otherwise 201 with the count imported, or 400 with the report and nothing imported."""
+    from chalicelib.domain.meter_import import ImportInvalid
+    from chalicelib.services.meter_import import Upload
+
     request = bp.current_request
     params = query_params(request)
     upload = Upload(params.get("filename", "upload")[:120], _body(request))

@@ -45,7 +45,6 @@ MAX_CT_RATIO = 10000
 _T = TypeVar("_T")
 HEADER_SEARCH_ROWS = 10  # a title row or two above the header is common in hand-made sheets
 
-XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 XLSX_MAGIC = b"PK\x03\x04"
 OLD_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
 

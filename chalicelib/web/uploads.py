@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from chalice.app import Request
 
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.meter_import import MAX_FILE_BYTES, FileTooLarge
 
-MAX_UPLOAD_BYTES = 2 * MAX_FILE_BYTES + 64 * 1024  # a file, or a checked file carried back as text, plus fields
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024 + 64 * 1024  # a 2 MB file, or a checked one carried back as text, plus fields
 MAX_PARTS = 20
 _BOUNDARY = re.compile(r'boundary="?([^";,]{1,70})"?', re.IGNORECASE)
 _PARAMETER = re.compile(r'(name|filename)="([^"]*)"', re.IGNORECASE)
@@ -47,6 +46,8 @@ def parse_multipart(request: Request) -> MultipartForm:
     raw = request.raw_body or b""
     body = raw.encode("utf-8") if isinstance(raw, str) else raw
     if len(body) > MAX_UPLOAD_BYTES:
+        from chalicelib.domain.meter_import import FileTooLarge
+
         raise FileTooLarge("too_large")
     match = _BOUNDARY.search(request.headers.get("content-type", ""))
     if match is None:

@@ -11,8 +11,8 @@ import pytest
 from chalice.test import Client, HTTPResponse
 
 from app import app
+from chalicelib.api.settings_pages import XLSX_CONTENT_TYPE
 from chalicelib.bootstrap import get_services
-from chalicelib.domain.meter_import import XLSX_CONTENT_TYPE
 from tests.conftest import OperatorFixture
 from tests.integration.meter_import_support import (
     bad_rows,
