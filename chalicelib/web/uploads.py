@@ -17,6 +17,7 @@ from chalicelib.domain.errors import ValidationError
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024 + 64 * 1024  # a 2 MB file, or a checked one carried back as text, plus fields
 MAX_PARTS = 20
+FIELDS_AHEAD_BYTES = 64 * 1024
 _BOUNDARY = re.compile(r'boundary="?([^";,]{1,70})"?', re.IGNORECASE)
 _PARAMETER = re.compile(r'(name|filename)="([^"]*)"', re.IGNORECASE)
 
@@ -43,22 +44,30 @@ def is_multipart(request: Request) -> bool:
 
 
 def parse_multipart(request: Request) -> MultipartForm:
-    raw = request.raw_body or b""
-    body = raw.encode("utf-8") if isinstance(raw, str) else raw
+    body = _body(request)
     if len(body) > MAX_UPLOAD_BYTES:
         from chalicelib.domain.meter_import import FileTooLarge
 
         raise FileTooLarge("too_large")
-    match = _BOUNDARY.search(request.headers.get("content-type", ""))
-    if match is None:
-        raise ValidationError("the upload is not a multipart form")
-    form = MultipartForm()
-    parts = (b"\r\n" + body).split(b"\r\n--" + match[1].encode("latin-1"))
+    parts = _split(body, request)
     if len(parts) < 3 or len(parts) > MAX_PARTS + 2:
         raise ValidationError("the upload is not a well-formed multipart form")
+    form = MultipartForm()
     for part in parts[1:-1]:  # before the first delimiter: preamble; after the last ("--"): epilogue
         _add_part(form, part)
     return form
+
+
+def _body(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
+
+
+def _split(body: bytes, request: Request) -> list[bytes]:
+    match = _BOUNDARY.search(request.headers.get("content-type", ""))
+    if match is None:
+        raise ValidationError("the upload is not a multipart form")
+    return (b"\r\n" + body).split(b"\r\n--" + match[1].encode("latin-1"))
 
 
 def _add_part(form: MultipartForm, part: bytes) -> None:
@@ -91,8 +100,13 @@ def _part_headers(head: bytes) -> dict[str, str]:
 
 
 def multipart_field(request: Request, name: str) -> str:
-    """One text field of a multipart form, or "" when the body is not one (for the CSRF check)."""
+    """One text field from the start of a multipart form, or "" (for the CSRF check). Only the fields ahead of
+    the file are read, so an oversized upload still gets its clear "too large" answer rather than a CSRF one."""
     try:
-        return parse_multipart(request).first(name)
+        parts = _split(_body(request)[:FIELDS_AHEAD_BYTES], request)
+        form = MultipartForm()
+        for part in parts[1:-1][:MAX_PARTS]:  # the last piece may be cut short: it is never read
+            _add_part(form, part)
     except ValidationError:
         return ""
+    return form.first(name)

@@ -130,6 +130,7 @@ def test_a_checked_file_imports_without_choosing_it_again(portal: PortalClient,
 @pytest.mark.parametrize(("file", "status", "text"), [
     (None, 400, "Choose a CSV or .xlsx file first"),
     (("huge.csv", "text/csv", b"a," * (1024 * 1024 + 10)), 413, "larger than 2 MB"),
+    (("enormous.csv", "text/csv", b"a," * (3 * 1024 * 1024)), 413, "larger than 2 MB"),  # beyond any form
     (("old.xls", "application/vnd.ms-excel", b"\xd0\xcf\x11\xe0" + b"\x00" * 600), 400, "Old .xls"),
     (("fake.xlsx", XLSX_CONTENT_TYPE, b"PK\x03\x04garbage"), 400, "cannot be read"),
     (("photo.png", "image/png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), 400, "neither a CSV"),
