@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.services.credit_delivery import CreditDelivery
     from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.meter_commands import MeterCommands
+    from chalicelib.services.meter_control import MeterControl
     from chalicelib.services.meter_import import MeterImportService
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
@@ -72,6 +73,7 @@ class Services:
     rollup_repo: DynamoRollupRepository
     sales: SalesDesk
     account_changes: AccountChanges
+    meter_control: MeterControl
     credit_delivery: CreditDelivery
     money: DynamoMoneyRepository
     reconciliation: Reconciliation
@@ -117,7 +119,7 @@ def _repositories(settings: Settings) -> Repositories:
 
 
 def _bridge_side(repos: Repositories, settings: Settings,
-                 clock: SystemClock) -> tuple[BridgeLink, AlarmWatch, MeterCommands, CreditDelivery]:
+                 clock: SystemClock) -> tuple[BridgeLink, AlarmWatch, MeterCommands, CreditDelivery, MeterControl]:
     """The bridge link and what it feeds: ingestion (alarms, billing), meter commands and credit delivery."""
     from chalicelib.services.alarm_watch import AlarmWatch
     from chalicelib.services.bridge_link import BridgeLink
@@ -126,6 +128,7 @@ def _bridge_side(repos: Repositories, settings: Settings,
     from chalicelib.services.credit_delivery import CreditDelivery, is_delivery_result
     from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.meter_commands import MeterCommands
+    from chalicelib.services.meter_control import MeterControl
 
     alarm_watch = AlarmWatch(repos.alarms, repos.tenancy)
     ingest = ReadingIngest(repos.readings, alarm_watch, ConsumptionBilling(repos.tariffs, repos.tenancy))
@@ -143,7 +146,9 @@ def _bridge_side(repos: Repositories, settings: Settings,
     charges = ChargePosting(repos.money, clock)
     bridge_link.charge_poster = charges.post
     ingest.ledger_balances = charges.balances
-    return bridge_link, alarm_watch, meter_commands, credit_delivery
+    meter_control = MeterControl(repos.tenancy, bridge_link, meter_commands, repos.tariffs, repos.oplog, clock)
+    charges.balance_moved = meter_control.supply_for_balance
+    return bridge_link, alarm_watch, meter_commands, credit_delivery, meter_control
 
 
 @lru_cache(maxsize=1)
@@ -169,10 +174,11 @@ def get_services() -> Services:
 
     settings, clock, hasher = get_settings(), SystemClock(), Argon2PasswordHasher()
     r = _repositories(settings)
-    bridge_link, alarm_watch, meter_commands, credit_delivery = _bridge_side(r, settings, clock)
+    bridge_link, alarm_watch, meter_commands, credit_delivery, meter_control = _bridge_side(r, settings, clock)
     tariffs = TariffService(r.tariffs, meter_commands, bridge_link, r.tenancy, r.readings, r.oplog, clock)
     sales = SalesDesk(r.tenancy, r.money, r.readings, clock, tariffs.price_now)
     sales.delivered = credit_delivery.pump
+    sales.balance_moved = meter_control.supply_for_balance
     account_changes = AccountChanges(r.tenancy, r.money, r.readings, clock)
     account_changes.delivered = credit_delivery.pump
     return Services(
@@ -196,6 +202,7 @@ def get_services() -> Services:
         tariffs=tariffs,
         sales=sales,
         account_changes=account_changes,
+        meter_control=meter_control,
         credit_delivery=credit_delivery,
         money=r.money,
         reconciliation=Reconciliation(r.money, r.readings, r.alarms, clock),

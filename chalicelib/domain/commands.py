@@ -17,3 +17,4 @@ class CommandRecord:
     created_at: datetime
     updated_at: datetime
     expected: dict[str, str] | None = None
+    batch_id: str = ""  # set when the command is one meter's part of a batch operation

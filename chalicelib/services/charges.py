@@ -4,11 +4,12 @@ go below zero (arrears); the alarm rules read it from the ledger for these meter
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from chalicelib.domain import accounts as account_rules
 from chalicelib.domain.ledger import Entry, charge_request_id, entry_id_for
+from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.readings import Usage
 from chalicelib.ports import AlreadyPosted, Clock, MoneyChange, MoneyRepository
 from chalicelib.services.money_posting import commit_judged
@@ -18,6 +19,8 @@ class ChargePosting:
     def __init__(self, money: MoneyRepository, clock: Clock) -> None:
         self._money = money
         self._clock = clock
+        # Set at start-up: (operator, site, meter, balance before, after) → the supply follows the balance.
+        self.balance_moved: Callable[[str, str, str, int, int], object] | None = None
 
     def post(self, operator_id: str, usage: Sequence[Usage]) -> list[Entry]:
         """Charge each interval of a meter on an account; meters on no account are priced but not charged."""
@@ -37,6 +40,8 @@ class ChargePosting:
         return posted
 
     def _charge(self, operator_id: str, used: Usage, start: datetime) -> Entry | None:
+        seen: dict[str, MeterMoney] = {}
+
         def judge() -> tuple[MoneyChange, Entry | None]:
             money = self._money.money(operator_id, used.meter_id)
             stored = self._money.account(operator_id, money.account_id) if money and money.account_id else None
@@ -45,9 +50,15 @@ class ChargePosting:
             entry = account_rules.charge(stored.account, used.meter_id, used.charge_minor,
                                          energy_centi_kwh=used.energy_centi_kwh, interval_start=start,
                                          created_at=self._clock.now())
+            seen["before"] = money
             return MoneyChange((entry,), (money.posting(entry),), at=entry.created_at), entry
 
-        return commit_judged(self._money, judge)
+        entry = commit_judged(self._money, judge)
+        if entry is not None and self.balance_moved is not None:
+            before = seen["before"]
+            self.balance_moved(operator_id, before.site_id, used.meter_id, before.credit_minor,
+                               before.credit_minor + entry.credit_change(used.meter_id))
+        return entry
 
     def balances(self, operator_id: str, meter_ids: list[str]) -> dict[str, int]:
         """The ledger credit of those meters that are on an account (for the alarm rules)."""

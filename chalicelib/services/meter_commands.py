@@ -7,6 +7,8 @@ write landed (METER.md). Used for price pushes now; credit delivery and relay co
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -39,17 +41,21 @@ class MeterCommands:
         self._clock = clock
 
     def push_prices(self, bridge: Bridge, meter: Meter, prices: RatePrices) -> CommandRecord:
-        values = price_values(prices)
+        return self.write_registers(bridge, meter, "prices", price_values(prices))
+
+    def write_registers(self, bridge: Bridge, meter: Meter, kind: str, values: Mapping[str, Decimal | int], *,
+                        batch_id: str = "") -> CommandRecord:
+        """Write contiguous registers of one meter, then read them back: the read-back decides the outcome."""
         start, words = encode_entries(profile_for(meter.model), values)
         command_id = f"cmd-{secrets.token_hex(8)}"
         write = build_write_request(meter.address, start, words)
         read_back = build_read_request(meter.address, start, len(words))
-        txns = (Txn(f"{meter.meter_id}#w{start:04x}", write, WRITE_TIMEOUT_MS),
+        txns = (Txn(f"{meter.meter_id}#w{start:04x}:{len(words)}", write, WRITE_TIMEOUT_MS),
                 Txn(f"{meter.meter_id}@{start:04x}:{len(words)}", read_back))
         now = self._clock.now()
         # Recorded before it leaves, so an answer arriving at once finds its record.
-        record = CommandRecord(command_id, "prices", meter.meter_id, meter.collector_id, "sent", "", now, now,
-                               {k: str(v) for k, v in values.items()})
+        record = CommandRecord(command_id, kind, meter.meter_id, meter.collector_id, "sent", "", now, now,
+                               {k: str(v) for k, v in values.items()}, batch_id)
         self._records.record_command(meter.operator_id, meter.site_id, record)
         if not self._link.send(bridge, meter.collector_id, [Command(command_id, meter.collector_id, txns)]):
             record = _updated(record, "pending", "the bridge is offline", self._clock.now())
@@ -98,11 +104,11 @@ def _write_note(record: CommandRecord, result: BatchResult, meters: dict[str, Me
 
 
 def write_request_for(txn_id: str, meter: Meter) -> bytes:
-    """Only the function and address matter when judging a write's answer; the words are not echoed."""
-    start = int(txn_id.rpartition("#w")[2], 16)
-    return build_write_request(meter.address, start, [0] * len(PRICE_ENTRIES) * 2)
+    """Only the function, address and count matter when judging a write's answer; the words are not echoed."""
+    start_hex, _, count = txn_id.rpartition("#w")[2].partition(":")
+    words = int(count) if count else 2 * len(PRICE_ENTRIES)  # ids without a count are price pushes
+    return build_write_request(meter.address, int(start_hex, 16), [0] * words)
 
 
 def _updated(record: CommandRecord, status: str, detail: str, at: datetime) -> CommandRecord:
-    return CommandRecord(record.command_id, record.kind, record.meter_id, record.bus, status, detail,
-                         record.created_at, at, record.expected)
+    return replace(record, status=status, detail=detail, updated_at=at)

@@ -100,6 +100,8 @@ class SalesDesk:
         self._clock = clock
         self._price_now = price_now
         self.delivered: Delivered | None = None  # set by the composition root: the delivery worker's kick
+        # Set at start-up: (operator, site, meter, balance before, after) of cloud-billed meters → supply control.
+        self.balance_moved: Callable[[str, str, str, int, int], object] | None = None
 
     # -- accounts --------------------------------------------------------------------------
     def open_account(self, actor: Actor, site_id: str, customer_name: str, meter_ids: list[str], *,
@@ -224,6 +226,8 @@ class SalesDesk:
         if earlier is not None:
             return earlier
 
+        seen: dict[str, MeterMoney] = {}
+
         def judge() -> tuple[MoneyChange, Entry]:
             now = self._clock.now()
             money = self._money.money(op, meter.meter_id)
@@ -238,6 +242,7 @@ class SalesDesk:
             record = operation(op, actor.username, action, f"meter:{meter.meter_id}", now, source_ip=actor.source_ip,
                                after={"entry": entry.entry_id, "amount": format_amount(entry.amount_minor),
                                       "channel": entry.channel.value, "reason": entry.reason})
+            seen["before"] = money
             return MoneyChange((entry,), (money.posting(entry),), record=record, at=now), entry
 
         try:
@@ -246,6 +251,10 @@ class SalesDesk:
             return stored_entry(self._money, op, race)
         if entry.delivers_to_meter and self.delivered is not None:
             self.delivered(op, meter.meter_id)
+        before = seen["before"]
+        if not before.is_prepaid and self.balance_moved is not None:
+            self.balance_moved(op, meter.site_id, meter.meter_id, before.credit_minor,
+                               before.credit_minor + entry.credit_change(meter.meter_id))
         return entry
 
     def _quantity(self, meter: Meter, amount: str, energy: str) -> account_rules.SaleQuantity:

@@ -242,6 +242,7 @@ class CommandItem(MainItem, discriminator="command"):
     status = UnicodeAttribute()
     detail = UnicodeAttribute(default="")
     expected = JSONDictAttribute(null=True)  # register values the read-back must show
+    batch_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 

@@ -42,7 +42,8 @@ class DynamoTariffRepository:
     def record_command(self, operator_id: str, site_id: str, record: CommandRecord) -> None:
         CommandItem(pk=site_pk(operator_id, site_id), sk=f"CMD#{record.command_id}", command_kind=record.kind,
                     meter_id=record.meter_id, bus=record.bus, status=record.status, detail=record.detail,
-                    expected=record.expected, created_at=record.created_at, updated_at=record.updated_at).save()
+                    expected=record.expected, created_at=record.created_at, updated_at=record.updated_at,
+                    batch_id=record.batch_id or None).save()
 
     def command(self, operator_id: str, site_id: str, command_id: str) -> CommandRecord | None:
         try:
@@ -59,4 +60,4 @@ class DynamoTariffRepository:
 def _record(item: CommandItem) -> CommandRecord:
     return CommandRecord(item.sk.removeprefix("CMD#"), item.command_kind, item.meter_id, item.bus, item.status,
                          item.detail or "", item.created_at, item.updated_at,
-                         dict(item.expected) if item.expected else None)
+                         dict(item.expected) if item.expected else None, item.batch_id or "")

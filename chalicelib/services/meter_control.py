@@ -1,0 +1,138 @@
+"""Remote control of meters' supply (SPEC 15.2–15.4): trip, keep power, back to prepaid control — one meter or
+a batch, each write confirmed by reading the mode back. Also the cloud's own supply control of cloud-billed meters:
+opened at arrears, closed again when a sale lifts the balance (issue 6.5).
+
+The meter's control-mode register carries all three: 0 prepaid control (the meter trips itself at zero),
+1 keep power, 2 forced trip (METER.md). A cloud-billed meter holds no balance of its own, so the cloud keeps it on
+"keep power" and forces a trip while its ledger balance is in arrears.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from chalicelib.domain.access import Permission
+from chalicelib.domain.actor import Actor
+from chalicelib.domain.bridges import Bridge
+from chalicelib.domain.commands import CommandRecord
+from chalicelib.domain.errors import NotFound, ValidationError
+from chalicelib.domain.tenancy import BillingMode, Meter, check_id
+from chalicelib.ports import Clock, OperationLog, TariffRepository, TenancyRepository
+from chalicelib.services.audit import operation
+from chalicelib.services.bridge_link import BridgeLink
+from chalicelib.services.meter_commands import MeterCommands
+from chalicelib.services.reading_plan import profile_for
+from chalicelib.services.scoping import site_in_scope
+
+LOG = logging.getLogger("voltvend.meter_control")
+MAX_BATCH = 1000
+
+
+class SupplyMode(StrEnum):
+    PREPAID_CONTROL = "prepaid-control"
+    KEEP_POWER = "keep-power"
+    TRIP = "trip"
+
+
+MODE_REGISTER = {SupplyMode.PREPAID_CONTROL: 0, SupplyMode.KEEP_POWER: 1, SupplyMode.TRIP: 2}
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    batch_id: str
+    records: list[CommandRecord]
+    skipped: dict[str, str]  # meter id → why no command was sent
+
+
+def parse_mode(text: str) -> SupplyMode:
+    try:
+        return SupplyMode((text or "").strip().lower())
+    except ValueError as error:
+        raise ValidationError(f"mode is one of {', '.join(m.value for m in SupplyMode)}", field="mode") from error
+
+
+class MeterControl:
+    def __init__(self, tenancy: TenancyRepository, link: BridgeLink, commands: MeterCommands,
+                 records: TariffRepository, oplog: OperationLog, clock: Clock) -> None:
+        self._tenancy = tenancy
+        self._link = link
+        self._commands = commands
+        self._records = records
+        self._oplog = oplog
+        self._clock = clock
+
+    def set_mode(self, actor: Actor, site_id: str, meter_ids: list[str], mode: SupplyMode) -> BatchOutcome:
+        """Send ``mode`` to every meter named; meters that cannot take it are listed with the reason."""
+        actor.require(Permission.METERS_CONTROL)
+        site = site_in_scope(self._tenancy, actor, site_id)
+        if not meter_ids or len(meter_ids) > MAX_BATCH:
+            raise ValidationError(f"choose 1 to {MAX_BATCH} meters", field="meters")
+        for meter_id in meter_ids:
+            check_id(meter_id, field="meter_id")
+        meters = {m.meter_id: m for m in self._tenancy.get_meters(actor.operator_id, site.site_id, meter_ids)}
+        missing = [m for m in meter_ids if m not in meters]
+        if missing:
+            raise NotFound(f"no such meter on this site: {', '.join(missing[:5])}")
+        batch_id = f"batch-{secrets.token_hex(6)}"
+        records, skipped = self._send_all([meters[m] for m in dict.fromkeys(meter_ids)], mode, batch_id)
+        self._oplog.append(operation(actor.operator_id, actor.username, f"meter.{mode.value}", f"site:{site_id}",
+                                     self._clock.now(), source_ip=actor.source_ip, batch=batch_id,
+                                     meters=len(records), skipped=len(skipped)))
+        return BatchOutcome(batch_id, records, skipped)
+
+    def batch(self, actor: Actor, site_id: str, batch_id: str) -> list[CommandRecord]:
+        """Each meter's command of one batch, as it stands now (for live progress)."""
+        actor.require(Permission.METERS_VIEW)
+        site_in_scope(self._tenancy, actor, site_id)
+        check_id(batch_id, field="batch_id")
+        found = [r for r in self._records.commands(actor.operator_id, site_id) if r.batch_id == batch_id]
+        if not found:
+            raise NotFound("no such batch")
+        return found
+
+    def retry_failed(self, actor: Actor, site_id: str, batch_id: str) -> BatchOutcome:
+        records = self.batch(actor, site_id, batch_id)
+        again = [r.meter_id for r in records if r.status in ("failed", "pending")]
+        if not again:
+            raise ValidationError("nothing failed in this batch", field="batch_id")
+        mode = next(m for m in SupplyMode if records[0].kind == f"mode:{m.value}")
+        return self.set_mode(actor, site_id, again, mode)
+
+    def supply_for_balance(self, operator_id: str, site_id: str, meter_id: str, before_minor: int,
+                           after_minor: int) -> None:
+        """A cloud-billed meter's ledger balance moved: trip it on entering arrears, restore it on leaving."""
+        if (before_minor > 0) == (after_minor > 0):
+            return
+        meters = self._tenancy.get_meters(operator_id, site_id, [meter_id])
+        if not meters or meters[0].billing_mode is not BillingMode.CLOUD_BILLED:
+            return
+        mode = SupplyMode.KEEP_POWER if after_minor > 0 else SupplyMode.TRIP
+        _, skipped = self._send_all(meters[:1], mode, "")
+        LOG.info("meter %s balance %d -> %d: %s (%s)", meter_id, before_minor, after_minor, mode.value,
+                 skipped.get(meter_id, "sent"))
+
+    def _send_all(self, meters: list[Meter], mode: SupplyMode,
+                  batch_id: str) -> tuple[list[CommandRecord], dict[str, str]]:
+        bridges = self._bridges(meters)
+        records, skipped = [], {}
+        for meter in meters:
+            bridge = bridges.get((meter.site_id, meter.collector_id))
+            if "control_mode" not in {e.name for e in profile_for(meter.model).entries if e.writable}:
+                skipped[meter.meter_id] = f"{meter.model} has no relay control"
+            elif bridge is None:
+                skipped[meter.meter_id] = "no bridge serves its collector"
+            else:
+                records.append(self._commands.write_registers(bridge, meter, f"mode:{mode.value}",
+                                                              {"control_mode": MODE_REGISTER[mode]},
+                                                              batch_id=batch_id))
+        return records, skipped
+
+    def _bridges(self, meters: list[Meter]) -> dict[tuple[str, str], Bridge]:
+        found: dict[tuple[str, str], Bridge] = {}
+        for site_id in {m.site_id for m in meters}:
+            for bridge in self._link.bridges_of(meters[0].operator_id, site_id):
+                found.update({(site_id, c): bridge for c in bridge.collectors})
+        return found
