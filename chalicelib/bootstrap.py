@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.domain.bridges import Bridge
+    from chalicelib.domain.tenancy import Meter
     from chalicelib.ports import SmsSender
     from chalicelib.services.account_changes import AccountChanges
     from chalicelib.services.alarm_queries import AlarmQueries
@@ -179,6 +180,12 @@ def get_services() -> Services:
     sales = SalesDesk(r.tenancy, r.money, r.readings, clock, tariffs.price_now)
     sales.delivered = credit_delivery.pump
     sales.balance_moved = meter_control.supply_for_balance
+
+    def meters_joined(meters: list[Meter]) -> None:
+        tariffs.push_to_meters(meters)
+        meter_control.push_settings(meters)
+
+    sales.meters_joined = meters_joined
     account_changes = AccountChanges(r.tenancy, r.money, r.readings, clock)
     account_changes.delivered = credit_delivery.pump
     return Services(

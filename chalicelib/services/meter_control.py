@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 from chalicelib.domain.access import Permission
@@ -113,6 +114,19 @@ class MeterControl:
         _, skipped = self._send_all(meters[:1], mode, "")
         LOG.info("meter %s balance %d -> %d: %s (%s)", meter_id, before_minor, after_minor, mode.value,
                  skipped.get(meter_id, "sent"))
+
+    def push_settings(self, meters: list[Meter]) -> list[CommandRecord]:
+        """Write the site's alarm amounts and hoarding limit into prepaid meters (when they join an account)."""
+        prepaid = [m for m in meters if m.billing_mode is BillingMode.PREPAID_METER]
+        site = self._tenancy.get_site(prepaid[0].operator_id, prepaid[0].site_id) if prepaid else None
+        if site is None:
+            return []
+        bridges = self._bridges(prepaid)
+        values = {"alarm_amount_1": Decimal(site.alarm_amount_1_minor).scaleb(-2),
+                  "alarm_amount_2": Decimal(site.alarm_amount_2_minor).scaleb(-2),
+                  "hoarding_limit": Decimal(site.hoarding_limit_minor).scaleb(-2)}
+        return [self._commands.write_registers(bridge, meter, "settings", values) for meter in prepaid
+                if (bridge := bridges.get((meter.site_id, meter.collector_id))) is not None]
 
     def _send_all(self, meters: list[Meter], mode: SupplyMode,
                   batch_id: str) -> tuple[list[CommandRecord], dict[str, str]]:

@@ -102,6 +102,8 @@ class SalesDesk:
         self.delivered: Delivered | None = None  # set by the composition root: the delivery worker's kick
         # Set at start-up: (operator, site, meter, balance before, after) of cloud-billed meters → supply control.
         self.balance_moved: Callable[[str, str, str, int, int], object] | None = None
+        # Set at start-up: meters joining an account get the site's prices and settings written into them.
+        self.meters_joined: Callable[[list[Meter]], object] | None = None
 
     # -- accounts --------------------------------------------------------------------------
     def open_account(self, actor: Actor, site_id: str, customer_name: str, meter_ids: list[str], *,
@@ -137,7 +139,10 @@ class SalesDesk:
                                source_ip=actor.source_ip, after={"customer": customer_name, "meters": meter_ids})
             return MoneyChange(opened.entries, joined, stored, record, at=now), StoredAccount(opened.account, 1)
 
-        return commit_judged(self._money, judge)
+        opened = commit_judged(self._money, judge)
+        if self.meters_joined is not None:
+            self.meters_joined(meters)
+        return opened
 
     def _opening_credit(self, money: MeterMoney, state: StoredState | None) -> int:
         """Credit a prepaid meter already holds when it joins (an opening balance); minus what the ledger already

@@ -59,18 +59,30 @@ class TariffService:
         histories = self._tariffs.histories(actor.operator_id, site_id)
         if "site" not in histories:
             raise NotFound("the site has no tariff yet")
-        operator = self._tenancy.get_operator(actor.operator_id)
+        records = self._push(self._tenancy.list_meters(actor.operator_id, site_id), histories)
+        self._oplog.append(operation(actor.operator_id, actor.username, "tariff.push_prices", f"site:{site_id}",
+                                     self._clock.now(), source_ip=actor.source_ip, meters=len(records)))
+        return records
+
+    def push_to_meters(self, meters: list[Meter]) -> list[CommandRecord]:
+        """The prices in force now written into these prepaid meters (a meter joining an account, say)."""
+        if not meters:
+            return []
+        return self._push(meters, self._tariffs.histories(meters[0].operator_id, meters[0].site_id))
+
+    def _push(self, meters: list[Meter], histories: dict[str, TariffHistory]) -> list[CommandRecord]:
+        if not meters or "site" not in histories:
+            return []
+        operator = self._tenancy.get_operator(meters[0].operator_id)
         zone = ZoneInfo(operator.timezone if operator else "UTC")
-        bridges = {c: b for b in self._link.bridges_of(actor.operator_id, site_id) for c in b.collectors}
+        bridges = {c: b for b in self._link.bridges_of(meters[0].operator_id, meters[0].site_id) for c in b.collectors}
         records = []
-        for meter in self._tenancy.list_meters(actor.operator_id, site_id):
+        for meter in meters:
             bridge = bridges.get(meter.collector_id)
             if meter.billing_mode is BillingMode.PREPAID_METER and bridge is not None:
                 history = histories.get(f"meter:{meter.meter_id}") or histories["site"]
                 prices = meter_prices_at(history, zone, self._clock.now(), self._month_energy(meter, zone))
                 records.append(self._commands.push_prices(bridge, meter, prices))
-        self._oplog.append(operation(actor.operator_id, actor.username, "tariff.push_prices", f"site:{site_id}",
-                                     self._clock.now(), source_ip=actor.source_ip, meters=len(records)))
         return records
 
     def price_now(self, meter: Meter) -> int | None:

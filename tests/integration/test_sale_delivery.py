@@ -110,3 +110,25 @@ def test_reconciliation_finds_credit_that_came_from_nowhere_once(
               if a.kind.value == "ledger-discrepancy" and a.subject.subject_id == meter.meter_id]
     assert len(alarms) == 1 and alarms[0].cleared_at is None
     assert alarms[0].evidence["remaining"] > alarms[0].evidence["expected_remaining_ceiling_minor"]
+
+
+def test_opening_an_account_writes_the_sites_alarm_amounts_and_hoarding_limit_into_the_meter(
+        live_site: tuple[SiteFixture, BridgeProcess], new_operator: OperatorFixture) -> None:
+    site, _ = live_site
+    meter = site.meters[3]
+    read_meter_now(site, new_operator, meter.meter_id)
+    admin, services = admin_actor(new_operator), get_services()
+    services.sales.open_account(admin, site.site_id, "Tailor", [meter.meter_id], request_id=new_request_token())
+
+    def settings_confirmed() -> bool:
+        records = [r for r in services.tariffs.commands(admin, site.site_id)
+                   if r.meter_id == meter.meter_id and r.kind == "settings"]
+        return bool(records) and records[0].status == "delivered"
+
+    wait_for(settings_confirmed, "the settings to be written and read back")
+    truth = simulated(site)[meter.address]
+    site_now = services.tenancy.get_site(site.operator_id, site.site_id)
+    assert site_now is not None
+    assert (Decimal(truth["alarm_amount_1"]), Decimal(truth["alarm_amount_2"]), Decimal(truth["hoarding_limit"])) == (
+        Decimal(site_now.alarm_amount_1_minor).scaleb(-2), Decimal(site_now.alarm_amount_2_minor).scaleb(-2),
+        Decimal(site_now.hoarding_limit_minor).scaleb(-2))
