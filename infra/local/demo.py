@@ -1,22 +1,27 @@
 """``make demo``: the whole local stack with a seeded operator, until Ctrl-C.
 
-Data lives under ``.local/demo`` (git-ignored) and survives restarts.
+Data lives under ``.local/demo`` (git-ignored) and survives restarts; ``VOLTVEND_DEMO_DIR`` puts it elsewhere
+(a second demo beside the usual one, or a check of start-up against a copy of existing demo data).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.local.dynamodb_local import ROOT, DynamoDBLocalError
 
-DEMO_DIR = ROOT / ".local" / "demo"
+if TYPE_CHECKING:  # the demo modules import the app's services, which must wait until the stack configured them
+    from infra.local.demo_site import SaleStory
+
+DEMO_DIR = Path(os.environ.get("VOLTVEND_DEMO_DIR") or ROOT / ".local" / "demo").resolve()
 PREFERRED_PORTS = {"ddb": 8000, "http": 8080, "ws": 8081, "management": 8082}
 
 
@@ -41,6 +46,8 @@ def persistent_secret(path: Path) -> str:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Chalice sets the app's own logger ("voltvend") to ERROR outside debug; the demo's progress is worth showing.
+    logging.getLogger("voltvend.demo").setLevel(logging.INFO)
     from infra.local.stack import start_stack
 
     ports = {name: port_or_free(port) for name, port in PREFERRED_PORTS.items()}
@@ -53,10 +60,12 @@ def main() -> int:
     except DynamoDBLocalError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    from infra.local.demo_site import start_demo_bridge, start_demo_site
+    from infra.local.demo_site import open_accounts_in_background, start_demo_bridge, start_demo_site
     from infra.local.seed import seed_demo
 
     children: list[Any] = []
+    stopping = threading.Event()
+    accounts: threading.Thread | None = None
     try:
         sim_ports = {"coll_a": port_or_free(5020), "coll_b": port_or_free(5021)}
         created = seed_demo({name: ("127.0.0.1", port) for name, port in sim_ports.items()})
@@ -64,27 +73,61 @@ def main() -> int:
         site = start_demo_site(DEMO_DIR, sim_ports)
         children.append(site)
         children.append(start_demo_bridge(DEMO_DIR, site, stack.host.ws_url))
-        _print_banner(stack.host.http_url, stack.host.ws_url, stack.ddb.endpoint, created, site)
-        stopping = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopping.set())
+        story = _sale_story(site, stopping)
+        accounts = open_accounts_in_background(stopping)
+        _print_banner(stack.host.http_url, stack.host.ws_url, stack.ddb.endpoint, created, site, story)
         stopping.wait()
         print("\nstopping…", flush=True)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
+        stopping.set()
+        if accounts is not None:
+            accounts.join(timeout=10)  # it stops at its next step; DynamoDB Local must outlive that step
         for child in reversed(children):
             child.stop()
         stack.stop()
     return 0
 
 
+def _sale_story(site: Any, stopping: threading.Event) -> SaleStory | None:
+    """One meter read and one account, a few seconds, so the banner's link works when it shows; the demo runs on
+    without it if that fails."""
+    from infra.local.demo_site import prepare_sale_story
+
+    try:
+        return prepare_sale_story(site, stopping)
+    except Exception:
+        logging.getLogger("voltvend.demo").exception("the tripped-meter sale could not be prepared")
+        return None
+
+
 def _buses(buses: list[dict[str, Any]]) -> str:
     return ", ".join(f"{bus['name']} at {bus['host']}:{bus['port']}" for bus in buses)
 
 
-def _print_banner(http_url: str, ws_url: str, ddb_url: str, created: bool, site: Any) -> None:
+def _story_lines(http_url: str, story: SaleStory | None) -> list[str]:
+    from infra.local.seed import DEMO_COMPANY, DEMO_LOGINS, DEMO_SITE, demo_accounts
+
+    accounts = f"{http_url}/sites/{DEMO_SITE}/accounts"
+    if story is None:
+        return [f"  Sell to a tripped meter: not prepared (see the log above); accounts at {accounts}"]
+    shop, cashier = story.shop, DEMO_LOGINS[1]
+    how = "put in arrears for the demo" if story.forced else "in arrears"
+    if story.account_id is None:
+        return [f"  Sell to a tripped meter: not ready: shop {shop.unit} has no open account yet (its meter"
+                f" {shop.meter_id} not read? see the bridge log); accounts at {accounts}"]
+    return [f"  Sell to a tripped meter: {accounts}/{story.account_id}",
+            f"                           ({shop.customer}, shop {shop.unit}, {how}, relay open;"
+            f" log in as {DEMO_COMPANY} / {cashier.username})",
+            f"  Customer accounts:       {accounts} ({len(demo_accounts())} shops, opened as their meters are read)"]
+
+
+def _print_banner(http_url: str, ws_url: str, ddb_url: str, created: bool, site: Any,
+                  story: SaleStory | None) -> None:
     from infra.local.seed import DEMO_LOGINS
 
     lines = [
@@ -95,6 +138,7 @@ def _print_banner(http_url: str, ws_url: str, ddb_url: str, created: bool, site:
         f"  DynamoDB Local:   {ddb_url}",
         f"  Simulated meters: {_buses(site.ready['buses'])} (control API {site.control_url}/state)",
         f"  Bridge log:       {DEMO_DIR / 'bridge' / 'bridge.log'}",
+        *_story_lines(http_url, story),
         "  Logins (company / username / password):",
         *[f"    {login.company} / {login.username} / {login.password}   ({login.role})" for login in DEMO_LOGINS],
         "Press Ctrl-C to stop.",

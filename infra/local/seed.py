@@ -1,16 +1,23 @@
-"""The demo's data: one property operator, one site of two buildings, 64 units, 2 collectors, 64 meters.
+"""The demo's data: one property operator, one site of two buildings, 64 units, 2 collectors, 64 meters, and
+customer accounts for 40 of the shops (opened once their meters have been read: an account starts from the meter's
+purchase count and balance).
 
-Idempotent: an existing demo operator is left as it is (its data may have changed since).
+Idempotent: an existing demo operator is left as it is (its data may have changed since); accounts are opened with
+a request id fixed per meter, so opening them again changes nothing.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.passwords import Argon2PasswordHasher
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Grant, Role
+from chalicelib.domain.actor import Actor
+from chalicelib.domain.errors import DomainError
 from chalicelib.domain.staff import StaffUser
 from chalicelib.domain.tenancy import BillingMode, Building, Collector, Meter, Site, Transport, Unit
 from chalicelib.services.audit import operation
@@ -21,6 +28,8 @@ DEMO_SITE = "site_riverside_park"
 FLOORS = ("1", "2", "3", "4")
 UNITS_PER_FLOOR = 8
 DEMO_READING_INTERVAL_S = 60  # fresh within a minute in the demo; sites default to 30 minutes
+ACCOUNT_SLOTS = (1, 2, 3, 4, 5)  # shops 1–5 of every floor have customers; 6–8 are left for opening at the desk
+LOG = logging.getLogger("voltvend.demo")
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,70 @@ DEMO_LOGINS = (
     DemoLogin(DEMO_COMPANY, "engineer", "relay-bus-9032", "engineer"),
     DemoLogin(DEMO_COMPANY, "auditor", "ledger-eye-5718", "auditor"),
 )
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    meter_id: str
+    customer: str
+    unit: str  # the shop number, as on the door
+    phone: str
+
+
+SHOP_NAMES = (
+    "Golden Wok Noodles", "Riverside Pharmacy", "Lotus Tea House", "Bright Smile Dental", "Page & Quill Books",
+    "Jade Garden Florist", "Swift Key Cutting", "Harbour Bakery", "Pixel Phone Repair", "Blue Heron Café",
+    "Silk Road Tailors", "Morning Dew Laundry", "Little Panda Toys", "Red Lantern Hotpot", "North Star Opticians",
+    "Fresh Basket Grocer", "Bamboo Yoga Studio", "Copper Kettle Coffee", "Evergreen Hardware", "Moonlight Karaoke",
+    "Orchid Nail Salon", "Dragon Gate Dumplings", "Sunrise Stationery", "Cloud Nine Desserts", "Iron Ox Fitness",
+    "Peach Blossom Bridal", "Lucky Cat Gifts", "Ginger & Garlic Kitchen", "Willow Pet Grooming", "Azure Print Shop",
+    "Maple Leaf Bakery", "Pearl River Seafood", "Tiny Steps Shoes", "Summit Travel Agency", "Golden Needle Repairs",
+    "Starlight Cinema Café", "Green Leaf Pharmacy", "Harmony Music School", "Old Town Barber", "Crimson Wine Cellar",
+)
+
+
+def demo_accounts() -> list[DemoAccount]:
+    """The shops that have a customer account in the demo, in shop-number order (one meter each)."""
+    shops = [number for _, _, number, _ in _layout() if int(number[-2:]) in ACCOUNT_SLOTS]
+    return [DemoAccount(f"m_{number.lower()}", name, number, f"+86139{index:08d}")
+            for index, (number, name) in enumerate(zip(shops, SHOP_NAMES, strict=True), start=1)]
+
+
+def demo_admin() -> Actor:
+    """The demo administrator, logged in (the seed's own actions are theirs in the operation log)."""
+    services, admin = get_services(), DEMO_LOGINS[0]
+    session = services.auth.login(DEMO_COMPANY, admin.username, admin.password)
+    actor = services.auth.resolve(DEMO_COMPANY, session.session_id)
+    assert actor is not None
+    return actor
+
+
+def open_demo_accounts(actor: Actor, accounts: Iterable[DemoAccount]) -> list[DemoAccount]:
+    """Open each shop's account whose meter has been read and is on no account yet; returns the shops still waiting
+    for their meter's first reading. A shop whose meter a person put on another account is left alone."""
+    services = get_services()
+    taken = {m.meter_id for stored in services.sales.accounts(actor, DEMO_SITE) if stored.account.is_open
+             for m in stored.account.meters if m.is_open}
+    todo = [a for a in accounts if a.meter_id not in taken]
+    states = services.readings.get_states(DEMO_COMPANY, DEMO_SITE, [a.meter_id for a in todo]) if todo else []
+    read = {s.meter_id for s in states if s.values.get("purchase_count") is not None}
+    for account in todo:
+        if account.meter_id not in read:
+            continue
+        try:
+            services.sales.open_account(actor, DEMO_SITE, account.customer, [account.meter_id], phone=account.phone,
+                                        unit=account.unit, request_id=f"demo-account-{account.meter_id}")
+        except DomainError as error:
+            LOG.warning("demo account for %s not opened: %s", account.unit, error)
+    return [a for a in todo if a.meter_id not in read]
+
+
+def account_of(actor: Actor, meter_id: str) -> str | None:
+    """The id of the open account the meter is on, if any."""
+    for stored in get_services().sales.accounts(actor, DEMO_SITE):
+        if stored.account.is_open and any(m.meter_id == meter_id and m.is_open for m in stored.account.meters):
+            return stored.account.account_id
+    return None
 
 
 def seed_demo(collector_endpoints: dict[str, tuple[str, int]] | None = None) -> bool:
