@@ -10,8 +10,10 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.domain.delivery import Delivery, MeterQueue, ReadBack
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.ledger import Entry, EntryKind
+from chalicelib.domain.money_faults_model import ModelMeter
 from chalicelib.services import credit_delivery
 from tests.conftest import OperatorFixture
 from tests.support.model_bridge import CrashPoint, LinkFault
@@ -249,3 +251,31 @@ def test_a_late_answer_with_old_registers_does_not_make_the_desk_oversell(new_op
         "old; the deliveries since are no longer all in the queue (KEEP_DELIVERED = 8) and the balance seen is too "
         f"low: the sale is accepted, the meter refuses it and the queue stops. {result.problems}")
     assert world.asked[-1].answer == "refused"
+
+
+# -- the checker can fail: break the read-back rule, or the meter's count check, and it says so ------------------
+
+
+def test_the_checker_catches_credit_lost_by_a_careless_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    honest = credit_delivery.apply_read_back
+
+    def believes_every_send(queue: MeterQueue, meter_count: int, *, refused: bool = False) -> ReadBack:
+        head = queue.head()
+        return honest(queue, head.count if head and head.count else meter_count, refused=False)
+
+    monkeypatch.setattr(credit_delivery, "apply_read_back", believes_every_send)
+    _, result = play([Hit(LinkFault.COMMAND_LOST), Sale(5_000), Sweep(), Deliver()])
+    assert result.lost == 1 and not result.ok
+
+
+def test_the_checker_catches_a_meter_that_applies_a_frame_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_count_check(meter: ModelMeter, sent: Delivery) -> bool:
+        meter.remaining_minor += sent.signed_minor
+        meter.total_purchased_minor += max(sent.signed_minor, 0)
+        meter.purchase_count = sent.count or 0
+        meter.applied.append(sent.delivery_id)
+        return True
+
+    monkeypatch.setattr(ModelMeter, "execute", no_count_check)
+    _, result = play([Hit(LinkFault.EXECUTED_TWICE), Sale(5_000), Deliver()])
+    assert result.doubled == 1 and not result.ok
