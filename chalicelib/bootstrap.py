@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from chalicelib.services.meter_commands import MeterCommands
     from chalicelib.services.meter_control import MeterControl
     from chalicelib.services.meter_import import MeterImportService
+    from chalicelib.services.meter_page import MeterPages
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.reconciliation import Reconciliation
@@ -75,6 +76,7 @@ class Services:
     sales: SalesDesk
     account_changes: AccountChanges
     meter_control: MeterControl
+    meter_pages: MeterPages
     credit_delivery: CreditDelivery
     money: DynamoMoneyRepository
     reconciliation: Reconciliation
@@ -163,6 +165,7 @@ def get_services() -> Services:
     from chalicelib.services.bridge_admin import BridgeAdmin
     from chalicelib.services.energy_report import EnergyReport
     from chalicelib.services.meter_import import MeterImportService
+    from chalicelib.services.meter_page import MeterPages
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
     from chalicelib.services.reconciliation import Reconciliation
@@ -180,6 +183,7 @@ def get_services() -> Services:
     sales = SalesDesk(r.tenancy, r.money, r.readings, clock, tariffs.price_now)
     sales.delivered = credit_delivery.pump
     sales.balance_moved = meter_control.supply_for_balance
+    meter_control.prices_for = tariffs.prices_for
 
     def meters_joined(meters: list[Meter]) -> None:
         tariffs.push_to_meters(meters)
@@ -210,6 +214,7 @@ def get_services() -> Services:
         sales=sales,
         account_changes=account_changes,
         meter_control=meter_control,
+        meter_pages=MeterPages(r.tenancy, r.readings, r.money, r.tariffs, clock),
         credit_delivery=credit_delivery,
         money=r.money,
         reconciliation=Reconciliation(r.money, r.readings, r.alarms, clock),

@@ -40,8 +40,8 @@ class MeterCommands:
         self._tenancy = tenancy
         self._clock = clock
 
-    def push_prices(self, bridge: Bridge, meter: Meter, prices: RatePrices) -> CommandRecord:
-        return self.write_registers(bridge, meter, "prices", price_values(prices))
+    def push_prices(self, bridge: Bridge, meter: Meter, prices: RatePrices, *, batch_id: str = "") -> CommandRecord:
+        return self.write_registers(bridge, meter, "prices", price_values(prices), batch_id=batch_id)
 
     def write_registers(self, bridge: Bridge, meter: Meter, kind: str, values: Mapping[str, Decimal | int], *,
                         batch_id: str = "") -> CommandRecord:

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.bridges import Bridge
 from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.errors import NotFound, ValidationError
-from chalicelib.domain.tenancy import BillingMode, Meter, check_id
+from chalicelib.domain.oplog import OperationRecord
+from chalicelib.domain.tariffs import RatePrices
+from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import Clock, OperationLog, TariffRepository, TenancyRepository
 from chalicelib.services.audit import operation
 from chalicelib.services.bridge_link import BridgeLink
@@ -38,6 +43,23 @@ class SupplyMode(StrEnum):
     TRIP = "trip"
 
 
+class Operation(StrEnum):
+    """What a batch can do to each meter it names (SPEC 15.2–15.4)."""
+
+    TRIP = "trip"
+    KEEP_POWER = "keep-power"
+    PREPAID_CONTROL = "prepaid-control"
+    SETTINGS = "settings"  # the site's alarm amounts and hoarding limit
+    PRICES = "prices"  # the tariff prices in force now
+
+    @property
+    def mode(self) -> SupplyMode | None:
+        return SupplyMode(self.value) if self.value in {m.value for m in SupplyMode} else None
+
+
+PricesFor = Callable[[list[Meter]], dict[str, RatePrices]]
+
+
 MODE_REGISTER = {SupplyMode.PREPAID_CONTROL: 0, SupplyMode.KEEP_POWER: 1, SupplyMode.TRIP: 2}
 
 
@@ -48,11 +70,12 @@ class BatchOutcome:
     skipped: dict[str, str]  # meter id → why no command was sent
 
 
-def parse_mode(text: str) -> SupplyMode:
+def parse_operation(text: str) -> Operation:
     try:
-        return SupplyMode((text or "").strip().lower())
+        return Operation((text or "").strip().lower())
     except ValueError as error:
-        raise ValidationError(f"mode is one of {', '.join(m.value for m in SupplyMode)}", field="mode") from error
+        raise ValidationError(f"operation is one of {', '.join(o.value for o in Operation)}",
+                              field="operation") from error
 
 
 class MeterControl:
@@ -64,9 +87,13 @@ class MeterControl:
         self._records = records
         self._oplog = oplog
         self._clock = clock
+        self.prices_for: PricesFor | None = None  # set at start-up: the tariff service's prices in force now
 
     def set_mode(self, actor: Actor, site_id: str, meter_ids: list[str], mode: SupplyMode) -> BatchOutcome:
-        """Send ``mode`` to every meter named; meters that cannot take it are listed with the reason."""
+        return self.run(actor, site_id, meter_ids, Operation(mode.value))
+
+    def run(self, actor: Actor, site_id: str, meter_ids: list[str], operation: Operation) -> BatchOutcome:
+        """Do ``operation`` to every meter named, as one batch; meters that cannot take it are listed with why."""
         actor.require(Permission.METERS_CONTROL)
         site = site_in_scope(self._tenancy, actor, site_id)
         if not meter_ids or len(meter_ids) > MAX_BATCH:
@@ -78,10 +105,13 @@ class MeterControl:
         if missing:
             raise NotFound(f"no such meter on this site: {', '.join(missing[:5])}")
         batch_id = f"batch-{secrets.token_hex(6)}"
-        records, skipped = self._send_all([meters[m] for m in dict.fromkeys(meter_ids)], mode, batch_id)
-        self._oplog.append(operation(actor.operator_id, actor.username, f"meter.{mode.value}", f"site:{site_id}",
-                                     self._clock.now(), source_ip=actor.source_ip, batch=batch_id,
-                                     meters=len(records), skipped=len(skipped)))
+        chosen = [meters[m] for m in dict.fromkeys(meter_ids)]
+        if operation.mode is not None:
+            records, skipped = self._send_all(chosen, operation.mode, batch_id)
+        else:
+            records, skipped = self._write_values(chosen, operation, batch_id)
+        self._oplog.append(operation_record(actor, f"meter.{operation.value}", site_id, self._clock.now(),
+                                            batch=batch_id, meters=len(records), skipped=len(skipped)))
         return BatchOutcome(batch_id, records, skipped)
 
     def batch(self, actor: Actor, site_id: str, batch_id: str) -> list[CommandRecord]:
@@ -99,8 +129,8 @@ class MeterControl:
         again = [r.meter_id for r in records if r.status in ("failed", "pending")]
         if not again:
             raise ValidationError("nothing failed in this batch", field="batch_id")
-        mode = next(m for m in SupplyMode if records[0].kind == f"mode:{m.value}")
-        return self.set_mode(actor, site_id, again, mode)
+        kind = records[0].kind.removeprefix("mode:")
+        return self.run(actor, site_id, again, parse_operation(kind))
 
     def supply_for_balance(self, operator_id: str, site_id: str, meter_id: str, before_minor: int,
                            after_minor: int) -> None:
@@ -117,16 +147,30 @@ class MeterControl:
 
     def push_settings(self, meters: list[Meter]) -> list[CommandRecord]:
         """Write the site's alarm amounts and hoarding limit into prepaid meters (when they join an account)."""
-        prepaid = [m for m in meters if m.billing_mode is BillingMode.PREPAID_METER]
+        return self._write_values(meters, Operation.SETTINGS, "")[0]
+
+    def _write_values(self, meters: list[Meter], operation: Operation,
+                      batch_id: str) -> tuple[list[CommandRecord], dict[str, str]]:
+        """Settings or prices, into the prepaid meters among ``meters`` (plain meters hold neither)."""
+        skipped = {m.meter_id: "not a prepaid meter" for m in meters if m.billing_mode is not BillingMode.PREPAID_METER}
+        prepaid = [m for m in meters if m.meter_id not in skipped]
         site = self._tenancy.get_site(prepaid[0].operator_id, prepaid[0].site_id) if prepaid else None
         if site is None:
-            return []
-        bridges = self._bridges(prepaid)
-        values = {"alarm_amount_1": Decimal(site.alarm_amount_1_minor).scaleb(-2),
-                  "alarm_amount_2": Decimal(site.alarm_amount_2_minor).scaleb(-2),
-                  "hoarding_limit": Decimal(site.hoarding_limit_minor).scaleb(-2)}
-        return [self._commands.write_registers(bridge, meter, "settings", values) for meter in prepaid
-                if (bridge := bridges.get((meter.site_id, meter.collector_id))) is not None]
+            return [], skipped
+        bridges, records = self._bridges(prepaid), []
+        prices = self.prices_for(prepaid) if operation is Operation.PRICES and self.prices_for else {}
+        for meter in prepaid:
+            bridge = bridges.get((meter.site_id, meter.collector_id))
+            if bridge is None:
+                skipped[meter.meter_id] = "no bridge serves its collector"
+            elif operation is Operation.SETTINGS:
+                records.append(self._commands.write_registers(bridge, meter, "settings", settings_values(site),
+                                                              batch_id=batch_id))
+            elif meter.meter_id in prices:
+                records.append(self._commands.push_prices(bridge, meter, prices[meter.meter_id], batch_id=batch_id))
+            else:
+                skipped[meter.meter_id] = "the site has no tariff"
+        return records, skipped
 
     def _send_all(self, meters: list[Meter], mode: SupplyMode,
                   batch_id: str) -> tuple[list[CommandRecord], dict[str, str]]:
@@ -150,3 +194,14 @@ class MeterControl:
             for bridge in self._link.bridges_of(meters[0].operator_id, site_id):
                 found.update({(site_id, c): bridge for c in bridge.collectors})
         return found
+
+
+def settings_values(site: Site) -> dict[str, Decimal | int]:
+    return {"alarm_amount_1": Decimal(site.alarm_amount_1_minor).scaleb(-2),
+            "alarm_amount_2": Decimal(site.alarm_amount_2_minor).scaleb(-2),
+            "hoarding_limit": Decimal(site.hoarding_limit_minor).scaleb(-2)}
+
+
+def operation_record(actor: Actor, action: str, site_id: str, at: datetime, **details: Any) -> OperationRecord:
+    return operation(actor.operator_id, actor.username, action, f"site:{site_id}", at, source_ip=actor.source_ip,
+                     **details)

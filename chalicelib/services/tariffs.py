@@ -9,7 +9,7 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.tariffs import Tariff, TariffHistory, meter_prices_at
+from chalicelib.domain.tariffs import RatePrices, Tariff, TariffHistory, meter_prices_at
 from chalicelib.domain.tariffs.json_format import tariff_from_json
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import Clock, OperationLog, ReadingsRepository, TariffRepository, TenancyRepository
@@ -71,19 +71,31 @@ class TariffService:
         return self._push(meters, self._tariffs.histories(meters[0].operator_id, meters[0].site_id))
 
     def _push(self, meters: list[Meter], histories: dict[str, TariffHistory]) -> list[CommandRecord]:
-        if not meters or "site" not in histories:
+        if not meters:
             return []
+        prices = self._prices(meters, histories)
+        bridges = {c: b for b in self._link.bridges_of(meters[0].operator_id, meters[0].site_id) for c in b.collectors}
+        return [self._commands.push_prices(bridge, meter, prices[meter.meter_id]) for meter in meters
+                if meter.meter_id in prices and (bridge := bridges.get(meter.collector_id)) is not None]
+
+    def prices_for(self, meters: list[Meter]) -> dict[str, RatePrices]:
+        """The prices each prepaid meter must hold now (its own tariff or the site's, its ladder tier)."""
+        if not meters:
+            return {}
+        return self._prices(meters, self._tariffs.histories(meters[0].operator_id, meters[0].site_id))
+
+    def _prices(self, meters: list[Meter], histories: dict[str, TariffHistory]) -> dict[str, RatePrices]:
+        if "site" not in histories and not any(f"meter:{m.meter_id}" in histories for m in meters):
+            return {}
         operator = self._tenancy.get_operator(meters[0].operator_id)
         zone = ZoneInfo(operator.timezone if operator else "UTC")
-        bridges = {c: b for b in self._link.bridges_of(meters[0].operator_id, meters[0].site_id) for c in b.collectors}
-        records = []
+        found = {}
         for meter in meters:
-            bridge = bridges.get(meter.collector_id)
-            if meter.billing_mode is BillingMode.PREPAID_METER and bridge is not None:
-                history = histories.get(f"meter:{meter.meter_id}") or histories["site"]
-                prices = meter_prices_at(history, zone, self._clock.now(), self._month_energy(meter, zone))
-                records.append(self._commands.push_prices(bridge, meter, prices))
-        return records
+            history = histories.get(f"meter:{meter.meter_id}") or histories.get("site")
+            if meter.billing_mode is BillingMode.PREPAID_METER and history is not None:
+                found[meter.meter_id] = meter_prices_at(history, zone, self._clock.now(),
+                                                        self._month_energy(meter, zone))
+        return found
 
     def price_now(self, meter: Meter) -> int | None:
         """The energy price in force for ``meter`` now (its rate at this time, its ladder tier this month), in
