@@ -20,7 +20,15 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.delivery import Delivery
 from chalicelib.domain.errors import Conflict, NotFound, ValidationError
-from chalicelib.domain.ledger import Channel, Entry, EntryKind, Request, cashier_request_id, entry_id_for
+from chalicelib.domain.ledger import (
+    Channel,
+    Entry,
+    EntryKind,
+    Request,
+    cashier_request_id,
+    entry_id_for,
+    stripe_request_id,
+)
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.money import format_amount, parse_amount
 from chalicelib.domain.readings import StoredState
@@ -48,6 +56,15 @@ from chalicelib.services.scoping import site_in_scope
 PriceNow = Callable[[Meter], int | None]  # the meter's energy price in force now, 1/10000 per kWh
 Delivered = Callable[[str, str], object]  # (operator, meter): credit was queued, send it now
 MAX_TOP_UP_MINOR = 10_000_000  # one sale at most 100,000.00: a typo guard, below any hoarding limit in use
+
+
+@dataclass(frozen=True)
+class Poster:
+    """Who posts when no member of staff does: a tenant paying by card, the system."""
+
+    operator_id: str
+    username: str
+    source_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -223,7 +240,37 @@ class SalesDesk:
                               account, original, history, reason, balance_minor=balance, policy=self._policy(meter),
                               request=request), original.channel)
 
-    def _post(self, actor: Actor, meter: Meter, request_id: str, action: str, amount_minor: int | None,
+    def card_sale(self, operator_id: str, site_id: str, meter_id: str, amount_minor: int, *,
+                  payment_intent_id: str, payer: str) -> Entry:
+        """A card payment that succeeded becomes a sale, posted and delivered like a cashier's; the payment
+        intent's id is its request id, so a webhook delivered twice (or raced) posts once."""
+        meter = self._meter_of(operator_id, site_id, meter_id)
+        quantity = account_rules.SaleQuantity(amount_minor, price_e4=self._price_now(meter))
+        return self._post(Poster(operator_id, payer), meter, stripe_request_id(payment_intent_id), "sale.card",
+                          amount_minor, lambda account, balance, request: account_rules.sell(
+                              account, meter.meter_id, quantity, balance_minor=balance, policy=self._policy(meter),
+                              request=request), Channel.CARD)
+
+    def check_top_up(self, operator_id: str, site_id: str, meter_id: str, amount_minor: int) -> None:
+        """Before a payment is taken: the meter is on an open account and the amount passes the top-up limits and
+        the hoarding limit now (ValidationError or Conflict otherwise)."""
+        meter = self._meter_of(operator_id, site_id, meter_id)
+        money = self._money.money(operator_id, meter_id)
+        if money is None or money.account_id is None:
+            raise Conflict(f"meter {meter_id} is not on an open account")
+        states = self._readings.get_states(operator_id, site_id, [meter_id])
+        policy = self._policy(meter)
+        policy.check_top_up(amount_minor)
+        policy.check_hoarding(spendable_balance(money, states[0] if states else None), amount_minor)
+
+    def _meter_of(self, operator_id: str, site_id: str, meter_id: str) -> Meter:
+        check_id(meter_id, field="meter_id")
+        found = self._tenancy.get_meters(operator_id, site_id, [meter_id])
+        if not found:
+            raise NotFound("no such meter")
+        return found[0]
+
+    def _post(self, actor: Poster | Actor, meter: Meter, request_id: str, action: str, amount_minor: int | None,
               rule: Callable[[account_rules.CustomerAccount, int, Request], Entry], channel: Channel) -> Entry:
         op = actor.operator_id
         earlier = posted_before(self._money, op, entry_id_for(op, request_id), meter_id=meter.meter_id,
@@ -279,12 +326,7 @@ class SalesDesk:
         return account_rules.SalesPolicy(hoarding_limit_minor=limit, max_top_up_minor=min(MAX_TOP_UP_MINOR, limit))
 
     def _meter(self, actor: Actor, site_id: str, meter_id: str) -> Meter:
-        site = site_in_scope(self._tenancy, actor, site_id)
-        check_id(meter_id, field="meter_id")
-        found = self._tenancy.get_meters(actor.operator_id, site.site_id, [meter_id])
-        if not found:
-            raise NotFound("no such meter on this site")
-        return found[0]
+        return self._meter_of(actor.operator_id, site_in_scope(self._tenancy, actor, site_id).site_id, meter_id)
 
     # -- queries ---------------------------------------------------------------------------
     def meter_sales(self, actor: Actor, site_id: str, meter_id: str) -> tuple[MeterAccountView, list[SaleLine]]:
