@@ -260,9 +260,6 @@ def open_account(site: BenchSite) -> None:
 
 
 def run(quick: bool) -> Iterator[dict[str, Any]]:
-    import logging
-
-    logging.getLogger("voltvend.delivery").setLevel(logging.WARNING)  # one INFO line per sale is noise here
     count = QUICK_SALES if quick else SALES
     with bench_site(1, 4, turnaround_ms=TURNAROUND_MS) as site:
         open_account(site)
