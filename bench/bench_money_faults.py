@@ -16,7 +16,7 @@ Two layers, each seeded and replayable (``python -m bench.bench_money_faults --r
   a command overtaken by the probe, answers twice, late and out of order; the bridge offline or gone mid-push;
   requests re-submitted later and at the same moment; two cashiers (or a cashier and the worker) at once.
   16 operations per scenario, then the sweep runs (probing at once) until nothing is in flight. About a hundred
-  DynamoDB round trips per scenario, so it runs fewer (240 full, 20 quick), three at a time.
+  DynamoDB round trips per scenario, so it runs fewer (200 full, 20 quick), three at a time.
 
 Each scenario is checked at quiescence: the fold of the meter's entries equals what the meter holds (the model
 draws no energy), every delivering entry applied exactly once, the stored credit equals the fold, nothing blocked
@@ -45,7 +45,7 @@ NAME = "money_faults"
 MODEL_SEED = 20_240_301_000  # scenario i uses seed MODEL_SEED + i
 STACK_SEED = 7_000_000
 MODEL_LENGTH, STACK_LENGTH = 40, 16
-SIZES = {True: (300, 20), False: (10_000, 240)}  # quick → (model, stack) scenarios
+SIZES = {True: (300, 20), False: (10_000, 200)}  # quick → (model, stack) scenarios
 TARGET = {True: 200, False: 10_000}
 STACK_WORKERS = 3  # DynamoDB round trips dominate: three scenarios at a time keep the server busy
 
