@@ -34,6 +34,7 @@ from chalicelib.services.reading_plan import profile_for
 from chalicelib.services.scoping import site_in_scope
 
 LOG = logging.getLogger("voltvend.meter_control")
+SettingsValues = Callable[[Site, Meter], dict[str, Decimal | int]]  # one meter's settings registers
 MAX_BATCH = 1000
 
 
@@ -145,12 +146,14 @@ class MeterControl:
         LOG.info("meter %s balance %d -> %d: %s (%s)", meter_id, before_minor, after_minor, mode.value,
                  skipped.get(meter_id, "sent"))
 
-    def push_settings(self, meters: list[Meter]) -> list[CommandRecord]:
-        """Write the site's alarm amounts and hoarding limit into prepaid meters (when they join an account)."""
-        return self._write_values(meters, Operation.SETTINGS, "")[0]
+    def push_settings(self, meters: list[Meter], values_for: SettingsValues | None = None) -> list[CommandRecord]:
+        """Write the site's alarm amounts and hoarding limit into prepaid meters (when they join an account).
+        ``values_for`` gives each meter's own register values instead (the settings page: a meter's overrides of
+        the site defaults, and the overload threshold)."""
+        return self._write_values(meters, Operation.SETTINGS, "", values_for)[0]
 
-    def _write_values(self, meters: list[Meter], operation: Operation,
-                      batch_id: str) -> tuple[list[CommandRecord], dict[str, str]]:
+    def _write_values(self, meters: list[Meter], operation: Operation, batch_id: str,
+                      values_for: SettingsValues | None = None) -> tuple[list[CommandRecord], dict[str, str]]:
         """Settings or prices, into the prepaid meters among ``meters`` (plain meters hold neither)."""
         skipped = {m.meter_id: "not a prepaid meter" for m in meters if m.billing_mode is not BillingMode.PREPAID_METER}
         prepaid = [m for m in meters if m.meter_id not in skipped]
@@ -164,8 +167,8 @@ class MeterControl:
             if bridge is None:
                 skipped[meter.meter_id] = "no bridge serves its collector"
             elif operation is Operation.SETTINGS:
-                records.append(self._commands.write_registers(bridge, meter, "settings", settings_values(site),
-                                                              batch_id=batch_id))
+                values = values_for(site, meter) if values_for is not None else settings_values(site)
+                records.append(self._commands.write_registers(bridge, meter, "settings", values, batch_id=batch_id))
             elif meter.meter_id in prices:
                 records.append(self._commands.push_prices(bridge, meter, prices[meter.meter_id], batch_id=batch_id))
             else:
