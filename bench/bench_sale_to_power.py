@@ -10,14 +10,16 @@ Baseline: the bus time of the two frames a delivery needs, the purchase write an
 very command the cloud builds (bytes × 10 / 9600 + 2 × 3.5 characters + the meter's turnaround, per frame).
 Targets: p95 <= 1.0 s and p95 / baseline <= 4.
 
-Each result line also says where the time goes: ``stages_p50_ms`` from timestamps taken around the service calls
-the sale passes through, and ``db_calls``, the repository calls (DynamoDB round trips) of a typical sale per stage.
+Each result line also says where the time goes: ``stages_p50_ms`` and ``stages_p95_ms`` from timestamps taken around
+the service calls the sale passes through (and the bridge's own stamps on its bus transactions), ``db_calls``, the
+repository calls (DynamoDB round trips) of a typical sale per stage, and ``db_call_p50_ms``, each call's time.
 The wrappers only read the clock; they change nothing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
@@ -48,7 +50,8 @@ class Marks:
     kick: list[float] = field(default_factory=list)  # the desk hands the queued credit to the delivery pump
     posts: list[tuple[float, float]] = field(default_factory=list)  # pushes to the bridge connection
     kicked: float = 0.0  # the pump has returned (sell returns right after)
-    results: list[list[float]] = field(default_factory=list)  # [message start, handler start, handler end]
+    # [message start, handler start, handler end, first bus transaction's start, last one's end (bridge's clock)]
+    results: list[list[float]] = field(default_factory=list)
     calls: list[tuple[str, float, float]] = field(default_factory=list)  # repository calls (name, start, end)
     signal: threading.Event = field(default_factory=threading.Event)  # money was committed: look again
     handled: threading.Event = field(default_factory=threading.Event)  # ... and its handler has returned
@@ -62,6 +65,9 @@ class Probe:
         self.marks = Marks()
         self.unwatched: dict[str, Any] = {}  # the original methods, for the bench's own look-ups
         self._local = threading.local()
+        # The bridge stamps each bus transaction with its wall clock (same machine): this maps it onto perf_counter.
+        self.wall_offset = time.time() - time.perf_counter()
+        self.all_calls: list[tuple[str, float, float]] = []  # every repository call of the timed sales
 
     def reset(self) -> Marks:
         self.marks = Marks()
@@ -96,7 +102,9 @@ class Probe:
 
         def timed_results(bridge: Any, result: Any) -> None:
             marks, started = self.marks, time.perf_counter()
-            mark = [getattr(self._local, "started", started), started, 0.0]
+            bus = [t.t0_ms / 1000 - self.wall_offset for t in result.results] + \
+                [t.t1_ms / 1000 - self.wall_offset for t in result.results]
+            mark = [getattr(self._local, "started", started), started, 0.0, min(bus), max(bus)]
             marks.results.append(mark)
             try:
                 results(bridge, result)
@@ -193,6 +201,7 @@ def sell_once(site: BenchSite, probe: Probe) -> tuple[float, dict[str, float], d
          "the simulated relay to close", every_s=0.005)
     done = time.perf_counter()
     marks.handled.wait(5)  # the result's handler finishes its tail (state merge, next pump): not timed
+    probe.all_calls.extend(call for call in marks.calls if started <= call[1] <= done)
     return done - started, *stages(marks, started, confirmed, done)
 
 
@@ -201,14 +210,17 @@ def stages(marks: Marks, started: float, confirmed: float,
     """Split one sale's time at the recorded steps, and name the repository calls made in each."""
     kick = marks.kick[0] if marks.kick else started
     post = next((p for p in marks.posts if p[0] >= kick), (kick, kick))
-    received, handling, handled = next((r for r in marks.results if r[0] >= post[1]), [confirmed] * 3)
+    received, handling, handled, bus_start, bus_end = next((r for r in marks.results if r[0] >= post[1]),
+                                                           [confirmed] * 5)
     settled = next((end for name, begin, end in marks.calls if name == "money.commit" and begin >= handling),
                    confirmed)
     bounds = {
         "sale_transaction": (started, kick),  # checks, reads and the one DynamoDB transaction of the sale
         "pump_to_post": (kick, post[0]),  # queue read, route, mark sent (commit), send lease, tunnel seal
         "post": (post[0], post[1]),  # the management API's post to the bridge's connection
-        "bridge_and_bus": (post[1], received),  # tunnel to the bridge, its bus work, the tunnel back
+        "to_bridge": (post[1], bus_start),  # WebSocket, envelope opened, command recorded (SQLite), job started
+        "bus": (bus_start, bus_end),  # the write and the read-back on the emulated line, as the bridge timed them
+        "from_bridge": (bus_end, received),  # result stored (SQLite), sealed, WebSocket, the gateway's handler
         "receive_open": (received, handling),  # connection and bridge lookups, tunnel opened, its state saved
         "settle": (handling, settled),  # the read-back judged and committed
         "observe": (settled, confirmed),  # until this bench's own read of the repository saw it
@@ -267,13 +279,20 @@ def run(quick: bool) -> Iterator[dict[str, Any]]:
         probe.install()
         for _ in range(WARM_UP):  # connections, lazy adapters, DynamoDB Local's JIT: not counted
             sell_once(site, probe)
+        probe.all_calls.clear()
         runs = [sell_once(site, probe) for _ in range(count)]
         baseline = baseline_seconds(site)
     samples = [seconds for seconds, _, _ in runs]
     p95 = percentile(samples, 95)
     split = {name: round(1000 * statistics.median(s[name] for _, s, _ in runs), 1) for name in runs[0][1]}
+    tail = {name: round(1000 * percentile([s[name] for _, s, _ in runs], 95), 1) for name in runs[0][1]}
+    durations: dict[str, list[float]] = {}
+    for name, begin, end in probe.all_calls:
+        durations.setdefault(name, []).append(end - begin)
+    per_call = {name: round(1000 * statistics.median(d), 1) for name, d in sorted(durations.items())}
     yield ratio_result(p95, baseline, "s", p50=round(statistics.median(samples), 4), p95=round(p95, 4),
                        max=round(max(samples), 4), samples=len(samples), sale=SALE_AMOUNT, line="9600 8N1",
-                       turnaround_ms=TURNAROUND_MS, stages_p50_ms=split,
-                       db_calls=summarize_calls([calls for _, _, calls in runs]),
+                       turnaround_ms=TURNAROUND_MS, stages_p50_ms=split, stages_p95_ms=tail,
+                       db_calls=summarize_calls([calls for _, _, calls in runs]), db_call_p50_ms=per_call,
+                       load_1m=round(os.getloadavg()[0], 2),  # 2 shared cores: how busy the machine was
                        target="p95 <= 1.0 s and p95/baseline <= 4")
