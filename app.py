@@ -8,6 +8,7 @@ from chalice.app import WebsocketEvent
 from chalicelib.api import (
     alarm_pages,
     auth_pages,
+    board_pages,
     bridge_ws,
     meter_pages,
     oplog_pages,
@@ -29,7 +30,8 @@ app.register_middleware(request_middleware, "http")
 app.api.binary_types.extend(["application/pdf", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"])
 
 PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp,
-                 rest_v1.bp, sales_pages.bp, sales_api.bp, meter_pages.bp, settings_pages.bp)
+                 rest_v1.bp, sales_pages.bp, sales_api.bp, meter_pages.bp, settings_pages.bp,
+                 board_pages.bp)
 for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
 for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp, rollups.bp, deliveries.bp,
