@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from gateway_bridge.codec import encode_command
@@ -157,9 +157,12 @@ class CreditDelivery:
         if reading is None:
             return
         settled = self._settle(meter, reading)
-        if reading.values:
+        read_at = max((t.t1_ms for t in result.results if "@" in t.id and t.resp is not None), default=None)
+        if reading.values and read_at is not None:
+            # Stamped with when the bus answered, so a late answer (from the bridge's buffer) never replaces a
+            # newer reading: merge_values keeps whichever is newer.
             self._readings.merge_values(meter.operator_id, meter.site_id, meter.meter_id, reading.values,
-                                        self._clock.now())
+                                        datetime.fromtimestamp(read_at / 1000, UTC))
         if settled:
             self.pump(meter.operator_id, meter.meter_id)
 

@@ -40,12 +40,16 @@ def commit_judged(money: MoneyRepository, judge: Callable[[], tuple[MoneyChange,
 
 
 def posted_before(money: MoneyRepository, operator_id: str, entry_id: str, *, meter_id: str | None,
-                  amount_minor: int | None = None) -> Entry | None:
+                  amount_minor: int | None = None, request_id: str | None = None) -> Entry | None:
     """The entry a repeated request already posted, or None. The same request id for a different operation is
-    refused: an id names one operation for ever."""
+    refused: an id names one operation for ever. ``request_id``: for entries whose id is not derived from their
+    request (reversals), the stored entry is this request's only if it carries it."""
     existing = money.entry(operator_id, entry_id)
     if existing is None:
         return None
+    if request_id is not None and existing.request_id != request_id:
+        raise Conflict(f"{existing.reversed_kind or existing.kind} {existing.reverses or existing.entry_id} was "
+                       f"already reversed by {existing.actor} (request {existing.request_id})")
     if existing.meter_id != meter_id or (amount_minor is not None and existing.amount_minor != amount_minor):
         raise Conflict(f"request {existing.request_id} was already used for a {existing.kind} of "
                        f"{existing.amount_minor} on meter {existing.meter_id}")

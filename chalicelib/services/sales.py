@@ -19,7 +19,7 @@ from chalicelib.domain import accounts as account_rules
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.delivery import Delivery
-from chalicelib.domain.errors import Conflict, NotFound, ValidationError
+from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationError
 from chalicelib.domain.ledger import (
     Channel,
     Entry,
@@ -27,6 +27,7 @@ from chalicelib.domain.ledger import (
     Request,
     cashier_request_id,
     entry_id_for,
+    reversal_entry_id,
     stripe_request_id,
 )
 from chalicelib.domain.meter_money import MeterMoney
@@ -238,7 +239,8 @@ class SalesDesk:
         return self._post(actor, meter, cashier_request_id(_token(request_id)), "sale.reverse", None,
                           lambda account, balance, request: account_rules.reverse(
                               account, original, history, reason, balance_minor=balance, policy=self._policy(meter),
-                              request=request), original.channel)
+                              request=request), original.channel,
+                          entry_id=reversal_entry_id(actor.operator_id, original.entry_id))
 
     def card_sale(self, operator_id: str, site_id: str, meter_id: str, amount_minor: int, *,
                   payment_intent_id: str, payer: str) -> Entry:
@@ -271,13 +273,20 @@ class SalesDesk:
         return found[0]
 
     def _post(self, actor: Poster | Actor, meter: Meter, request_id: str, action: str, amount_minor: int | None,
-              rule: Callable[[account_rules.CustomerAccount, int, Request], Entry], channel: Channel) -> Entry:
+              rule: Callable[[account_rules.CustomerAccount, int, Request], Entry], channel: Channel, *,
+              entry_id: str | None = None) -> Entry:
+        """Judge and post one entry. ``entry_id``: where a retry of this request would find its entry, when that
+        is not derived from the request (a reversal's is derived from the entry it reverses)."""
         op = actor.operator_id
-        earlier = posted_before(self._money, op, entry_id_for(op, request_id), meter_id=meter.meter_id,
-                                amount_minor=amount_minor)
-        if earlier is not None:
-            return earlier
+        lookup = entry_id or entry_id_for(op, request_id)
 
+        def earlier() -> Entry | None:
+            return posted_before(self._money, op, lookup, meter_id=meter.meter_id, amount_minor=amount_minor,
+                                 request_id=request_id if entry_id else None)
+
+        found = earlier()
+        if found is not None:
+            return found
         seen: dict[str, MeterMoney] = {}
 
         def judge() -> tuple[MoneyChange, Entry]:
@@ -290,7 +299,15 @@ class SalesDesk:
                 raise Conflict(f"account {money.account_id} of meter {meter.meter_id} is missing")
             states = self._readings.get_states(op, meter.site_id, [meter.meter_id])
             balance = spendable_balance(money, states[0] if states else None)
-            entry = rule(stored.account, balance, Request(op, request_id, actor.username, channel, now))
+            try:
+                entry = rule(stored.account, balance, Request(op, request_id, actor.username, channel, now))
+            except DomainError:
+                # The same request may have landed since the first look (a double submit): then the balance it
+                # is judged on includes itself. Answer with what it posted rather than a refusal.
+                again = earlier()
+                if again is None:
+                    raise
+                return MoneyChange(), again
             record = operation(op, actor.username, action, f"meter:{meter.meter_id}", now, source_ip=actor.source_ip,
                                after={"entry": entry.entry_id, "amount": format_amount(entry.amount_minor),
                                       "channel": entry.channel.value, "reason": entry.reason})
@@ -301,13 +318,17 @@ class SalesDesk:
             entry = commit_judged(self._money, judge)
         except AlreadyPosted as race:  # the same request, posted by a concurrent retry a moment ago
             return stored_entry(self._money, op, race)
-        if entry.delivers_to_meter and self.delivered is not None:
-            self.delivered(op, meter.meter_id)
-        before = seen["before"]
-        if not before.is_prepaid and self.balance_moved is not None:
-            self.balance_moved(op, meter.site_id, meter.meter_id, before.credit_minor,
-                               before.credit_minor + entry.credit_change(meter.meter_id))
+        if "before" in seen:  # else answered with what the same request posted a moment ago
+            self._after_post(meter, entry, seen["before"])
         return entry
+
+    def _after_post(self, meter: Meter, entry: Entry, before: MeterMoney) -> None:
+        """Send the credit to a prepaid meter; let a cloud-billed meter's supply follow its balance."""
+        if entry.delivers_to_meter and self.delivered is not None:
+            self.delivered(meter.operator_id, meter.meter_id)
+        if not before.is_prepaid and self.balance_moved is not None:
+            self.balance_moved(meter.operator_id, meter.site_id, meter.meter_id, before.credit_minor,
+                               before.credit_minor + entry.credit_change(meter.meter_id))
 
     def _quantity(self, meter: Meter, amount: str, energy: str) -> account_rules.SaleQuantity:
         if bool((amount or "").strip()) == bool((energy or "").strip()):
@@ -362,7 +383,18 @@ class SalesDesk:
     def receipt(self, actor: Actor, site_id: str, entry_id: str) -> Receipt:
         """A sale's, refund's or reversal's receipt, in the operator's time zone."""
         line, meter = self.sale(actor, site_id, entry_id)
-        entry, op = line.entry, actor.operator_id
+        return self._receipt(actor.operator_id, meter, line)
+
+    def meter_receipt(self, operator_id: str, meter: Meter, entry_id: str) -> Receipt:
+        """A receipt of one meter's entry, for whoever may see that meter (a tenant of its account)."""
+        check_id(entry_id, field="entry_id")
+        entry = self._money.entry(operator_id, entry_id)
+        if entry is None or entry.meter_id != meter.meter_id:
+            raise NotFound("no such receipt")
+        return self._receipt(operator_id, meter, self._lines(operator_id, [entry])[0])
+
+    def _receipt(self, op: str, meter: Meter, line: SaleLine) -> Receipt:
+        entry = line.entry
         if entry.kind not in RECEIPTED or entry.channel is Channel.SYSTEM:
             raise NotFound("this entry has no receipt")
         operator, site = self._tenancy.get_operator(op), self._tenancy.get_site(op, meter.site_id)
@@ -384,6 +416,10 @@ class SalesDesk:
             issued_at=entry.created_at.astimezone(ZoneInfo(operator.timezone if operator else "UTC")),
             reason=entry.reason,
             reverses_receipt=receipt_number_for(op, entry.reverses) if entry.reverses else None)
+
+    def lines_of(self, operator_id: str, meter_id: str) -> list[SaleLine]:
+        """A meter's entries with their delivery states, oldest first (callers check who may see them)."""
+        return self._lines(operator_id, self._money.meter_entries(operator_id, meter_id))
 
     def _lines(self, operator_id: str, entries: list[Entry]) -> list[SaleLine]:
         delivering = [e for e in entries if e.delivers_to_meter and e.meter_id]
