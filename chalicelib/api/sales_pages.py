@@ -160,3 +160,23 @@ def receipt_pdf(actor: Actor, site_id: str, entry_id: str) -> Response:
     return Response(body=body, status_code=200,
                     headers={"Content-Type": "application/pdf",
                              "Content-Disposition": f'inline; filename="{found.receipt_number}.pdf"'})
+
+
+@bp.route("/accounts", methods=["GET"])
+@page(bp, Permission.METERS_VIEW)
+def accounts_choice(actor: Actor) -> Response:
+    """The menu's "Accounts": straight to the site's accounts when the operator has one site, else a choice."""
+    return _site_choice(actor, "accounts")
+
+
+@bp.route("/sell", methods=["GET"])
+@page(bp, Permission.METERS_VIEW)
+def sales_choice(actor: Actor) -> Response:
+    return _site_choice(actor, "sales")
+
+
+def _site_choice(actor: Actor, where: str) -> Response:
+    sites = get_services().sites.sites(actor)
+    if len(sites) == 1:
+        return redirect(f"/sites/{sites[0].site_id}/{where}")
+    return render("site_choice.html", sites=sites, where=where)

@@ -137,3 +137,15 @@ def test_an_account_is_closed_from_its_page_and_the_api_answers_the_closing(clie
     assert again.status_code == 200 and json.loads(again.body)["refund"] == "8.00"
     bogus = portal.get(f"/sites/{site_id}/accounts/{account_id}?done=<script>alert(1)</script>").body.decode()
     assert "<script>alert(1)" not in bogus
+
+
+def test_the_menu_leads_to_the_sites_accounts_and_sales(client: Client, new_operator: OperatorFixture) -> None:
+    portal = PortalClient(client)
+    portal.log_in(new_operator.operator_id, "boss", new_operator.admin_password)
+    assert "No site yet." in portal.get("/accounts").body.decode()
+    site_id = _site(new_operator)
+    assert portal.get("/accounts").headers["Location"] == f"/sites/{site_id}/accounts"
+    assert portal.get("/sell").headers["Location"] == f"/sites/{site_id}/sales"
+    second = _site(new_operator)
+    choice = portal.get("/sell").body.decode()
+    assert f"/sites/{site_id}/sales" in choice and f"/sites/{second}/sales" in choice
