@@ -22,7 +22,7 @@ from chalicelib.domain.readings import Reading, StoredState, Usage
 from chalicelib.domain.sessions import Session
 from chalicelib.domain.staff import StaffUser
 from chalicelib.domain.tariffs import Tariff, TariffHistory
-from chalicelib.domain.tenancy import Building, Collector, Meter, PropertyOperator, Site, Unit
+from chalicelib.domain.tenancy import Building, Collector, Meter, PropertyOperator, Site, SiteNode, Unit
 
 if TYPE_CHECKING:  # the import page's module loads on its first request, not with every cold start
     from chalicelib.domain.meter_import import ImportJournal, MeterImportBatch
@@ -79,6 +79,12 @@ class TenancyWriter(Protocol):
     def add_units(self, units: Iterable[Unit]) -> None: ...
     def add_collectors(self, collectors: Iterable[Collector]) -> None: ...
     def add_meters(self, meters: Iterable[Meter]) -> None: ...
+    def put_node(self, node: SiteNode, record: OperationRecord, *, create: bool) -> None:
+        """One settings change and its log record, together: create (Conflict when the id is taken; a site is
+        also registered for the schedulers) or replace (NotFound when it is gone)."""
+        ...
+
+    def remove_node(self, node: Building | Unit | Collector | Meter, record: OperationRecord) -> None: ...
 
 
 class MeterImportWriter(Protocol):

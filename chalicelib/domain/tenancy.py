@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 from chalicelib.domain.errors import ValidationError
@@ -75,6 +76,7 @@ class Site:
     alarm_amount_2_minor: int = 2000
     alarm_sms_number: str = ""
     hoarding_limit_minor: int = 500_000  # the most credit one meter may hold (SPEC 10); the meter checks it too
+    overload_threshold_kw: Decimal | None = None  # default power threshold (SPEC 10); None: no threshold set
 
     def __post_init__(self) -> None:
         if not 60 <= self.reading_interval_s <= 86400:
@@ -130,12 +132,20 @@ class Meter:
     unit_id: str
     billing_mode: BillingMode = BillingMode.PREPAID_METER
     ct_ratio: int = 1
+    # The meter's own values of the site defaults (SPEC 10); None inherits the site's (domain/settings.py resolves).
+    overload_threshold_kw: Decimal | None = None
+    alarm_amount_1_minor: int | None = None
+    alarm_amount_2_minor: int | None = None
+    hoarding_limit_minor: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.address <= 247:
             raise ValidationError("Modbus address must be 1-247", field="address")
         if self.ct_ratio < 1:
             raise ValidationError("CT ratio must be at least 1", field="ct_ratio")
+
+
+SiteNode = Site | Building | Unit | Collector | Meter  # what the settings pages create, change and remove
 
 
 def check_bus_capacity(meters_on_bus: int) -> None:

@@ -21,7 +21,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.attributes import IntegerAttribute, JSONDictAttribute
+from chalicelib.adapters.dynamodb.attributes import DecimalAttribute, IntegerAttribute, JSONDictAttribute
 
 
 class TableMeta:
@@ -100,6 +100,7 @@ class SiteItem(MainItem, discriminator="site"):
     alarm_amount_2_minor = IntegerAttribute(default=2000)
     alarm_sms_number = UnicodeAttribute(default="")
     hoarding_limit_minor = IntegerAttribute(default=500_000)
+    overload_threshold_kw = DecimalAttribute(null=True)  # added later: items stored before load it as None
 
 
 class BuildingItem(MainItem, discriminator="building"):
@@ -133,6 +134,11 @@ class MeterItem(MainItem, discriminator="meter"):
     unit_id = UnicodeAttribute()
     billing_mode = UnicodeAttribute()
     ct_ratio = IntegerAttribute(default=1)
+    # The meter's own values of the site defaults; absent (None) inherits. Added later, so all are optional.
+    overload_threshold_kw = DecimalAttribute(null=True)
+    alarm_amount_1_minor = IntegerAttribute(null=True)
+    alarm_amount_2_minor = IntegerAttribute(null=True)
+    hoarding_limit_minor = IntegerAttribute(null=True)
 
 
 class BridgeItem(MainItem, discriminator="bridge"):
