@@ -22,9 +22,11 @@ from chalicelib.domain.alarms import (
     observe_reading,
     observe_silence,
 )
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.meter_state import state_from_values
 from chalicelib.domain.notifications import Contact, Language, NotificationPolicy, Recipients, plan_notifications
-from chalicelib.domain.tenancy import Site
+from chalicelib.domain.settings import effective_settings, has_overrides
+from chalicelib.domain.tenancy import Meter, Site
 from chalicelib.ports import AlarmRepository, TenancyRepository
 
 SITE_CACHE_S = 30.0
@@ -42,8 +44,15 @@ class MeterSighting:
     ledger_balance_minor: int | None = None  # cloud-billed meters on an account: the balance is the ledger's
 
 
-def policy_for(site: Site) -> AlarmPolicy:
-    return AlarmPolicy(thresholds=BalanceThresholds(site.alarm_amount_1_minor, site.alarm_amount_2_minor))
+def policy_for(site: Site, meter: Meter | None = None) -> AlarmPolicy:
+    """The site's alarm policy; with ``meter``, its own alarm amounts and overload threshold where it overrides the
+    site's defaults (SPEC 10; domain/settings.py resolves the two)."""
+    settings = effective_settings(site, meter)
+    try:
+        thresholds = BalanceThresholds(settings.alarm_amount_1_minor, settings.alarm_amount_2_minor)
+    except ValidationError:  # overrides that no longer fit the site's amounts (the settings pages refuse those)
+        thresholds = BalanceThresholds(site.alarm_amount_1_minor, site.alarm_amount_2_minor)
+    return AlarmPolicy(thresholds=thresholds, overload_kw=settings.overload_threshold_kw)
 
 
 def observation(sighting: MeterSighting) -> MeterObservation:
@@ -59,6 +68,7 @@ class AlarmWatch:
         self._alarms = alarms
         self._tenancy = tenancy
         self._sites: dict[tuple[str, str], tuple[float, Site | None]] = {}
+        self._overrides: dict[tuple[str, str], tuple[float, dict[str, Meter]]] = {}
 
     def judge(self, operator_id: str, site_id: str, sightings: list[MeterSighting],
               now: datetime) -> dict[str, AlarmState]:
@@ -68,9 +78,12 @@ class AlarmWatch:
         if site is None or not sightings:
             return {}
         policy = policy_for(site)
+        overriding = self._overriding_meters(operator_id, site_id)
         states, events = {}, []
         for sighting in sightings:
-            state, happened = evaluate_meter(sighting.previous, observation(sighting), policy, now)
+            meter = overriding.get(sighting.meter_id)
+            own = policy if meter is None else policy_for(site, meter)
+            state, happened = evaluate_meter(sighting.previous, observation(sighting), own, now)
             states[sighting.meter_id] = state
             events.extend(happened)
         if events:
@@ -103,6 +116,17 @@ class AlarmWatch:
         if cached is None or now - cached[0] > SITE_CACHE_S:
             cached = (now, self._tenancy.get_site(operator_id, site_id))
             self._sites[key] = cached
+        return cached[1]
+
+    # -- per-meter overrides of the site's alarm settings (SPEC 10) --------------------------------------
+    def _overriding_meters(self, operator_id: str, site_id: str) -> dict[str, Meter]:
+        """The site's meters that set their own alarm amounts or overload threshold, cached like the site."""
+        key, now = (operator_id, site_id), time.monotonic()
+        cached = self._overrides.get(key)
+        if cached is None or now - cached[0] > SITE_CACHE_S:
+            found = {m.meter_id: m for m in self._tenancy.list_meters(operator_id, site_id) if has_overrides(m)}
+            cached = (now, found)
+            self._overrides[key] = cached
         return cached[1]
 
     def _notify(self, operator_id: str, site: Site, events: list[AlarmEvent], now: datetime) -> None:
