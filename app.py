@@ -17,6 +17,7 @@ from chalicelib.api import (
     sales_pages,
     settings_pages,
     site_pages,
+    site_settings_pages,
     staff_pages,
     static_files,
 )
@@ -34,6 +35,7 @@ PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, 
                  board_pages.bp)
 for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
+app.register_blueprint(site_settings_pages.bp)  # system settings by hand (sites, buildings, units, collectors, meters)
 for job in (maintenance.bp, archival.bp, presence.bp, notifications.bp, rollups.bp, deliveries.bp,
             reconciliation.bp):
     app.register_blueprint(job)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.sales import SalesDesk
     from chalicelib.services.site_control import SiteControl
+    from chalicelib.services.site_settings import SiteSettingsService
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
     from chalicelib.services.tariffs import TariffService
@@ -82,6 +83,7 @@ class Services:
     reconciliation: Reconciliation
     clock: SystemClock
     meter_import: MeterImportService
+    site_settings: SiteSettingsService
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ def get_services() -> Services:
     from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.sales import SalesDesk
     from chalicelib.services.site_control import SiteControl
+    from chalicelib.services.site_settings import SiteSettingsService
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
     from chalicelib.services.tariffs import TariffService
@@ -220,6 +223,8 @@ def get_services() -> Services:
         reconciliation=Reconciliation(r.money, r.readings, r.alarms, clock),
         clock=clock,
         meter_import=MeterImportService(r.tenancy, r.tenancy, XlsxReader(), clock),
+        site_settings=SiteSettingsService(r.tenancy, r.tenancy, r.money, r.tariffs, r.oplog, clock, tariffs,
+                                          meter_control, bridge_link),
     )
 
 
