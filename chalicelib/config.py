@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +25,21 @@ class Settings:
     archive_bucket: str | None = None
     archive_dir: str = ".local/archive"
     sms_via_sns: bool = False
+    # Card payments. The app's own address as browsers and the processor reach it, stage path included (checkout
+    # return URLs, the local card page and its webhook); Stripe keys switch from the local stand-in to Stripe.
+    public_url: str = ""
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # a local fake Stripe in tests
+
+    @property
+    def webhook_secret(self) -> str:
+        """The webhook's signing secret: Stripe's endpoint secret, or without Stripe keys one derived from the
+        session secret, which the local stand-in signs with; so no event is ever taken unverified."""
+        if self.stripe_webhook_secret:
+            return self.stripe_webhook_secret
+        digest = hmac.new(self.session_secret.encode(), b"voltvend local webhook", hashlib.sha256).hexdigest()
+        return f"whsec_local_{digest[:40]}"
 
     @property
     def main_table(self) -> str:
@@ -56,6 +73,10 @@ def settings_from_env() -> Settings:
         archive_bucket=os.environ.get("VOLTVEND_ARCHIVE_BUCKET") or None,
         archive_dir=os.environ.get("VOLTVEND_ARCHIVE_DIR", ".local/archive"),
         sms_via_sns=os.environ.get("VOLTVEND_SMS", "outbox") == "sns",
+        public_url=os.environ.get("VOLTVEND_PUBLIC_URL", "").rstrip("/"),
+        stripe_secret_key=os.environ.get("VOLTVEND_STRIPE_SECRET_KEY") or None,
+        stripe_webhook_secret=os.environ.get("VOLTVEND_STRIPE_WEBHOOK_SECRET") or None,
+        stripe_api_base=os.environ.get("VOLTVEND_STRIPE_API_BASE") or None,
     )
 
 

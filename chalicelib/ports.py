@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.accounts import ClosingRecord, CustomerAccount
@@ -18,6 +19,7 @@ from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.notifications import PlannedMessage
 from chalicelib.domain.oplog import OperationRecord
 from chalicelib.domain.outbox import OutboxMessage
+from chalicelib.domain.payments import IntentState, PaymentRecord, PaymentSettings
 from chalicelib.domain.readings import Reading, StoredState, Usage
 from chalicelib.domain.sessions import Session
 from chalicelib.domain.staff import StaffUser
@@ -233,3 +235,121 @@ class MoneyRepository(Protocol):
     def delivery_records(self, operator_id: str, entry_ids: Iterable[str]) -> dict[str, Delivery]: ...
     def account(self, operator_id: str, account_id: str) -> StoredAccount | None: ...
     def accounts(self, operator_id: str) -> list[StoredAccount]: ...
+
+
+# -- card payments (issue 8): the processor, and what we keep of its payments --------------------------------------
+
+
+class BadSignature(Exception):
+    """A webhook whose signature, timestamp or body does not verify: answered 400, never acted on."""
+
+
+class GatewayError(Exception):
+    """The payment processor refused a request or could not be reached."""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """One top-up's hosted checkout, on the operator's connected account."""
+
+    connected_account: str
+    amount_minor: int
+    currency: str  # ISO 4217, lower case
+    description: str  # the line the payer sees
+    metadata: dict[str, str]  # the top-up (domain.payments.TopUp), also put on the payment intent
+    success_url: str
+    cancel_url: str
+    idempotency_key: str  # the same key returns the same session: a double submit opens one checkout
+    locale: str = "auto"
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    session_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    status: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class OnboardingLink:
+    account_id: str  # the connected account (created with the link when the operator had none)
+    url: str
+
+
+class PaymentGateway(Protocol):
+    """Stripe with Connect (direct charges on each operator's connected account), or the local stand-in."""
+
+    offline: bool  # True for the local stand-in: no real money moves, accounts need no onboarding
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession: ...
+    def payment_intent(self, intent_id: str, connected_account: str) -> IntentState: ...
+    def refund(self, intent_id: str, connected_account: str, *, amount_minor: int | None, idempotency_key: str,
+               reason: str) -> RefundResult:
+        """Refund all (``amount_minor`` None) or part of a payment; the same key refunds once."""
+        ...
+
+    def onboarding_link(self, operator_id: str, connected_account: str | None, *, refresh_url: str,
+                        return_url: str) -> OnboardingLink: ...
+    def parse_event(self, payload: bytes, signature_header: str) -> dict[str, Any]:
+        """The event, once its signature over the raw body and its timestamp verify (BadSignature otherwise)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalSession:
+    """A local stand-in checkout, as its card page shows it."""
+
+    session_id: str
+    operator_id: str
+    amount_minor: int
+    currency: str
+    description: str
+    status: str  # open, complete
+    cancel_url: str
+    success_url: str
+
+
+@dataclass(frozen=True)
+class LocalPayment:
+    paid: bool
+    message: str  # the decline message when not paid
+    redirect_url: str  # where the page goes next (the success URL once paid)
+
+
+class LocalCheckoutPage(Protocol):
+    """The local stand-in's card page (no Stripe keys): look a session up, and pay it with a test card."""
+
+    def session(self, session_id: str) -> LocalSession | None: ...
+    def pay(self, session_id: str, card_number: str) -> LocalPayment: ...
+
+
+class EventClaim(StrEnum):
+    NEW = "new"  # first sight (or its earlier handler died): handle it
+    DONE = "done"  # handled before: a duplicate delivery
+    BUSY = "busy"  # being handled right now by another invocation
+
+
+class StalePayment(Exception):
+    """A payment record changed since it was read."""
+
+
+class PaymentRepository(Protocol):
+    def claim_event(self, operator_id: str, event_id: str, event_type: str, now: datetime) -> EventClaim: ...
+    def finish_event(self, operator_id: str, event_id: str, outcome: str, now: datetime) -> None: ...
+    def release_event(self, operator_id: str, event_id: str) -> None: ...
+    def lock_payment(self, operator_id: str, intent_id: str, holder: str, now_ms: int, hold_ms: int) -> bool: ...
+    def unlock_payment(self, operator_id: str, intent_id: str, holder: str) -> None: ...
+    def payment(self, operator_id: str, intent_id: str) -> PaymentRecord | None: ...
+    def save_payment(self, record: PaymentRecord) -> PaymentRecord:
+        """Store the record, conditional on the version it was read at (StalePayment otherwise)."""
+        ...
+
+    def payments(self, operator_id: str) -> list[PaymentRecord]: ...
+    def settings(self, operator_id: str) -> PaymentSettings | None: ...
+    def save_settings(self, settings: PaymentSettings, record: OperationRecord) -> None: ...

@@ -295,12 +295,57 @@ class CustomerAccountItem(MainItem, discriminator="customer_account"):
     version = VersionAttribute()
 
 
+class PaymentItem(MainItem, discriminator="payment"):
+    """One card payment (one payment intent) and how it stands (adapters/dynamodb/payment_repo.py)."""
+
+    intent_id = UnicodeAttribute()
+    site_id = UnicodeAttribute()
+    meter_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    amount_minor = IntegerAttribute()
+    created_at = UTCDateTimeAttribute()
+    record = JSONDictAttribute()  # the whole record (domain.payments.PaymentRecord)
+    version = VersionAttribute()
+
+
+class PaymentLockItem(MainItem, discriminator="payment_lock"):
+    """Held while one invocation settles a payment intent: posting or refunding it must not interleave."""
+
+    holder = UnicodeAttribute()
+    until_ms = IntegerAttribute()
+
+
+class ProcessorEventItem(MainItem, discriminator="processor_event"):
+    """A payment processor's event seen by the webhook: its id is the de-duplication key."""
+
+    event_type = UnicodeAttribute()
+    status = UnicodeAttribute()  # in-progress, done
+    lease_until_ms = IntegerAttribute()
+    received_at = UTCDateTimeAttribute()
+    outcome = UnicodeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+
+
+class PaymentSettingsItem(MainItem, discriminator="payment_settings"):
+    connected_account = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    updated_by = UnicodeAttribute()
+
+
+class LocalPayItem(MainItem, discriminator="local_pay"):
+    """The local stand-in processor's checkout sessions and payment intents (no Stripe keys: demo and tests)."""
+
+    body = JSONDictAttribute()
+    version = VersionAttribute()
+
+
 ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     OperatorItem, RegistryItem, StaffItem, SessionItem, OperationItem,
     SiteItem, BuildingItem, UnitItem, CollectorItem, MeterItem,
     BridgeItem, ConnectionItem, TunnelItem, SendLockItem, MeterStateItem,
     AlarmStateItem, AlarmItem, OutboxItem, DayItem, TariffItem, CommandItem, UsageItem,
     LedgerEntryItem, MeterMoneyItem, DeliveryRecordItem, CustomerAccountItem,
+    PaymentItem, PaymentLockItem, ProcessorEventItem, PaymentSettingsItem, LocalPayItem,
 )
 
 
