@@ -35,10 +35,11 @@ MODE_NAMES = {ControlMode.PREPAID: "prepaid", ControlMode.KEEP_POWER: "keep-powe
 
 
 def _board() -> StatusBoard:
-    # Built per request from the composition root's repositories: it holds nothing but them, and building it here
-    # keeps the board out of every other request's start-up.
-    services = get_services()
-    return StatusBoard(services.tenancy, services.readings, services.money)
+    # Built per request over the composition root's tenancy repository (which binds the models the reads use): it
+    # holds nothing else, and building it here keeps the board's modules out of every other request's start-up.
+    from chalicelib.adapters.dynamodb.board_reads import DynamoBoardReads
+
+    return StatusBoard(get_services().tenancy, DynamoBoardReads())
 
 
 @lru_cache(maxsize=4)

@@ -1,8 +1,9 @@
 """The live status board (SPEC 15.1, 15.5), pure: each meter's row and colour, the filters, counts and paging.
 
-The service gathers four lists (buildings and units, meters, meters' stored states, money states) in a few
-queries; everything after that happens here, so the board for 1,000 meters costs no call per meter and every
-rule can be tested without storage.
+The service gathers five lists (buildings, units, meters, the meters' states, their accounts) in one query each;
+everything after that happens here, so the board for 1,000 meters costs no call per meter and every rule can be
+tested without storage. The inputs are the few facts a row shows (``ListedMeter``, ``MeterStatus``,
+``MeterAccount``), so the reads can fetch just those.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
+from typing import Protocol
 
 from chalicelib.domain.alarms import BALANCE_LEVELS, AlarmKind
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.meter_money import MeterMoney
-from chalicelib.domain.meter_state import Condition, ControlMode, condition, state_from_values
+from chalicelib.domain.meter_state import Condition, ControlMode, MeterState, Value, condition, state_from_values
 from chalicelib.domain.readings import StoredState
-from chalicelib.domain.tenancy import BillingMode, Building, Meter, Unit
+from chalicelib.domain.tenancy import BillingMode, Building, Unit
 
 PAGE_SIZE = 200
 MAX_QUERY = 64
@@ -62,6 +64,61 @@ def board_state(meter_condition: Condition, opened: bool, billing_mode: BillingM
     return _LEVEL[meter_condition]
 
 
+class ListedMeter(Protocol):
+    """What the board needs of a meter (a ``Meter`` is one)."""
+
+    @property
+    def meter_id(self) -> str: ...
+    @property
+    def serial(self) -> str: ...
+    @property
+    def unit_id(self) -> str: ...
+    @property
+    def billing_mode(self) -> BillingMode: ...
+
+
+@dataclass(frozen=True)
+class MeterListing:
+    """A ``ListedMeter`` read on its own, without the meter's wiring and settings."""
+
+    meter_id: str
+    serial: str
+    unit_id: str
+    billing_mode: BillingMode
+
+
+# The registers a row shows; naming only these keeps 1,000 rows from parsing every energy and power register.
+SHOWN_REGISTERS = ("remaining_amount", "control_mode", "relay_state", "status_bits")
+
+
+@dataclass(frozen=True)
+class MeterStatus:
+    """What the board needs of a meter's stored state: the registers it shows as last answered, how many cycles
+    it has missed since, and the alarms active in the cloud's alarm memory."""
+
+    meter_id: str
+    values: Mapping[str, Value]
+    last_answer_at: datetime | None
+    missed_cycles: int = 0
+    active_alarms: tuple[AlarmKind, ...] = ()
+
+    @classmethod
+    def of(cls, stored: StoredState) -> MeterStatus:
+        active = stored.alarms.active if stored.alarms else ()
+        return cls(stored.meter_id, {k: stored.values[k] for k in SHOWN_REGISTERS if k in stored.values},
+                   stored.last_answer_at, stored.missed_cycles,
+                   tuple(a.kind for a in active if a.cleared_at is None))
+
+
+@dataclass(frozen=True)
+class MeterAccount:
+    """What the board needs of a meter's money state: the account it is on (None: on none) and the ledger's credit."""
+
+    meter_id: str
+    account_id: str | None
+    credit_minor: int
+
+
 @dataclass(frozen=True)
 class BoardRow:
     meter_id: str
@@ -79,17 +136,24 @@ class BoardRow:
     read_at: datetime | None  # the last time the meter answered
 
 
+@lru_cache(maxsize=8192)  # a site's few floor and building names recur on every row and every refresh
 def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
     """Sort "2" before "10" and "B2" before "B10", as people number floors and shops."""
     return tuple((0, int(part)) if part.isdigit() else (1, part.lower()) for part in re.split(r"(\d+)", text) if part)
 
 
-def _row(meter: Meter, unit: Unit | None, building: Building | None, stored: StoredState | None,
-         money: MeterMoney | None) -> BoardRow:
-    state = state_from_values(meter.meter_id, stored.last_answer_at, stored.values) \
-        if stored is not None and stored.last_answer_at is not None else None
-    missed = stored.missed_cycles if stored is not None else 0
-    alarms = tuple(a.kind for a in (stored.alarms.active if stored and stored.alarms else ()) if a.cleared_at is None)
+def _last_answer(status: MeterStatus | None) -> MeterState | None:
+    """The meter as it last answered (its time is the answer's), or None if it never has."""
+    if status is None or status.last_answer_at is None:
+        return None
+    return state_from_values(status.meter_id, status.last_answer_at,
+                             {name: status.values[name] for name in SHOWN_REGISTERS if name in status.values})
+
+
+def _row(meter: ListedMeter, unit: Unit | None, building: Building | None, status: MeterStatus | None,
+         money: MeterAccount | None) -> BoardRow:
+    state = _last_answer(status)
+    alarms = status.active_alarms if status is not None else ()
     opened = money is not None and money.account_id is not None
     if meter.billing_mode is BillingMode.CLOUD_BILLED:  # no balance register: the ledger's credit is the balance
         remaining = money.credit_minor if money is not None and opened else None
@@ -100,24 +164,25 @@ def _row(meter: Meter, unit: Unit | None, building: Building | None, stored: Sto
         meter_id=meter.meter_id, serial=meter.serial, building_id=building_id,
         building=building.name if building else building_id, floor=unit.floor if unit else "",
         unit=unit.number if unit else meter.unit_id, billing_mode=meter.billing_mode,
-        state=board_state(condition(state, missed), opened, meter.billing_mode, alarms),
+        state=board_state(condition(state, status.missed_cycles if status else 0), opened, meter.billing_mode,
+                          alarms),
         remaining_minor=remaining, relay_open=state.relay_open if state else None,
         mode=state.control_mode if state else None, alarms=alarms, read_at=state.read_at if state else None)
 
 
-def board_rows(meters: Iterable[Meter], units: Iterable[Unit], buildings: Iterable[Building],
-               states: Iterable[StoredState], moneys: Iterable[MeterMoney]) -> list[BoardRow]:
+def board_rows(meters: Iterable[ListedMeter], units: Iterable[Unit], buildings: Iterable[Building],
+               statuses: Iterable[MeterStatus], moneys: Iterable[MeterAccount]) -> list[BoardRow]:
     """Every meter of a site as a board row, by building, floor, unit and serial. ``moneys`` may hold other
     sites' meters (the money states are kept per operator): only this site's meters are looked up."""
     units_by_id = {u.unit_id: u for u in units}
     buildings_by_id = {b.building_id: b for b in buildings}
-    states_by_id = {s.meter_id: s for s in states}
+    statuses_by_id = {s.meter_id: s for s in statuses}
     moneys_by_id = {m.meter_id: m for m in moneys}
     rows = []
     for meter in meters:
         unit = units_by_id.get(meter.unit_id)
         building = buildings_by_id.get(unit.building_id) if unit else None
-        rows.append(_row(meter, unit, building, states_by_id.get(meter.meter_id), moneys_by_id.get(meter.meter_id)))
+        rows.append(_row(meter, unit, building, statuses_by_id.get(meter.meter_id), moneys_by_id.get(meter.meter_id)))
     return sorted(rows, key=lambda r: (_natural(r.building), _natural(r.floor), _natural(r.unit), r.serial))
 
 

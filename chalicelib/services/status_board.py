@@ -1,26 +1,48 @@
 """The live status board of a site: a handful of queries, then the pure rules of ``chalicelib.domain.board``.
 
-Whatever the number of meters, one request reads the site, its buildings, units, meters, the meters' states and
-the operator's money states: five queries after the scope check, none per meter. They are independent, so they go
-out side by side; the board refreshes every few seconds in every open tab, and its latency is mostly these round
-trips.
+Whatever the number of meters, one request reads the site (the scope check), then its buildings, units, meters,
+the meters' states and their accounts: five queries, none per meter, each asking only for what a row shows. They are
+independent, so they go out side by side; the board refreshes every few seconds in every open tab, and its latency is
+mostly these round trips and the parsing of their answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
-from chalicelib.domain.board import BoardFilter, BoardRow, BoardView, board_rows, floors_of, parse_filter, select
+from chalicelib.domain.board import (
+    BoardFilter,
+    BoardRow,
+    BoardView,
+    ListedMeter,
+    MeterAccount,
+    MeterStatus,
+    board_rows,
+    floors_of,
+    parse_filter,
+    select,
+)
 from chalicelib.domain.tenancy import Building, Site, Unit
-from chalicelib.ports import MoneyRepository, ReadingsRepository, TenancyRepository
+from chalicelib.ports import TenancyRepository
 from chalicelib.services.scoping import site_in_scope
 
 # Shared by every request of the process (a Lambda container serves one request at a time; the local host a few).
 _queries = ThreadPoolExecutor(max_workers=4, thread_name_prefix="board-query")
+
+
+class BoardReads(Protocol):
+    """The board's reads of one site, each one query (paged by DynamoDB, never one per meter)."""
+
+    def buildings(self, operator_id: str, site_id: str) -> list[Building]: ...
+    def units(self, operator_id: str, site_id: str) -> list[Unit]: ...
+    def meters(self, operator_id: str, site_id: str) -> Sequence[ListedMeter]: ...
+    def states(self, operator_id: str, site_id: str) -> list[MeterStatus]: ...
+    def accounts(self, operator_id: str, site_id: str) -> list[MeterAccount]: ...
 
 
 @dataclass(frozen=True)
@@ -39,10 +61,9 @@ class BoardExport:
 
 
 class StatusBoard:
-    def __init__(self, tenancy: TenancyRepository, readings: ReadingsRepository, money: MoneyRepository) -> None:
+    def __init__(self, tenancy: TenancyRepository, reads: BoardReads) -> None:
         self._tenancy = tenancy
-        self._readings = readings
-        self._money = money
+        self._reads = reads
 
     def board(self, actor: Actor, site_id: str, params: Mapping[str, str]) -> Board:
         site, buildings, units, rows = self._load(actor, site_id)
@@ -57,12 +78,11 @@ class StatusBoard:
     def _load(self, actor: Actor, site_id: str) -> tuple[Site, list[Building], list[Unit], list[BoardRow]]:
         actor.require(Permission.METERS_VIEW)
         site = site_in_scope(self._tenancy, actor, site_id)  # first: another operator's id must cost no query
-        op = actor.operator_id
-        buildings = _queries.submit(self._tenancy.list_buildings, op, site_id)
-        units = _queries.submit(self._tenancy.list_units, op, site_id)
-        meters = _queries.submit(self._tenancy.list_meters, op, site_id)
-        states = _queries.submit(self._readings.list_states, op, site_id)
-        moneys = self._money.all_moneys(op)  # this thread's share of the waiting
-        rows = board_rows(meters.result(), units.result(), buildings.result(), states.result(),
-                          (m for m in moneys if m.site_id == site_id))
+        op, reads = actor.operator_id, self._reads
+        buildings = _queries.submit(reads.buildings, op, site_id)
+        units = _queries.submit(reads.units, op, site_id)
+        meters = _queries.submit(reads.meters, op, site_id)
+        accounts = _queries.submit(reads.accounts, op, site_id)
+        states = reads.states(op, site_id)  # the largest answer: parsed here while the others are on their way
+        rows = board_rows(meters.result(), units.result(), buildings.result(), states, accounts.result())
         return site, buildings.result(), units.result(), rows

@@ -20,6 +20,7 @@ from pynamodb.connection import Connection
 from app import app
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Role
+from chalicelib.domain.alarms import Alarm, AlarmKind, AlarmState, Severity, Subject, SubjectKind
 from chalicelib.domain.readings import StoredState
 from chalicelib.domain.tenancy import BillingMode, Building, Meter, Site, Unit
 from chalicelib.services.audit import operation
@@ -126,11 +127,17 @@ def test_the_page_speaks_chinese(portal: PortalClient, new_operator: OperatorFix
 
 def test_the_json_filters_counts_and_pages(portal: PortalClient, new_operator: OperatorFixture) -> None:
     site_id = make_site(new_operator)
+    subject = Subject(SubjectKind.METER, "m1")
+    get_services().readings.set_alarm_state(new_operator.operator_id, site_id, "m1", AlarmState(subject, (
+        Alarm("a1", AlarmKind.ALARM_1, subject, Severity.NOTICE, READ_AT, cleared_at=READ_AT),
+        Alarm("a2", AlarmKind.OVERLOAD, subject, Severity.CRITICAL, READ_AT))))
     logged_in(portal, new_operator)
     board = portal.get(f"/api/v1/sites/{site_id}/board").json_body
     assert (board["total"], board["matched"], board["page"], board["pages"]) == (7, 7, 1, 1)
     assert board["counts"] == {"opened": 1, "alarm-1": 1, "alarm-2": 1, "arrears": 1, "not-opened": 1,
                                "lost-contact": 1, "never-read": 1}
+    m1 = next(r for r in board["rows"] if r["meter_id"] == "m1")
+    assert m1["alarms"] == ["overload"]  # the active one; the cleared alarm 1 is history
     m4 = next(r for r in board["rows"] if r["meter_id"] == "m4")
     assert m4 == {"meter_id": "m4", "serial": "SN-M4", "building_id": "b_b", "building": "Block B", "floor": "1",
                   "unit": "B101", "billing_mode": "prepaid", "state": "arrears", "remaining": "-2.00", "relay": "open",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +11,8 @@ from chalicelib.domain.alarms import Alarm, AlarmKind, AlarmState, Severity, Sub
 from chalicelib.domain.board import (
     BoardFilter,
     BoardState,
+    MeterAccount,
+    MeterStatus,
     board_rows,
     board_state,
     floors_of,
@@ -19,7 +20,6 @@ from chalicelib.domain.board import (
     select,
 )
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.meter_state import Condition, ControlMode
 from chalicelib.domain.readings import StoredState
 from chalicelib.domain.tenancy import BillingMode, Building, Meter, Unit
@@ -37,18 +37,17 @@ def meter(n: int, unit_id: str, billing: BillingMode = BillingMode.PREPAID_METER
 
 
 def stored(meter_id: str, *, balance: str = "100.00", bits: int = 0, relay: int = 0, mode: int = 0, missed: int = 0,
-           answered: bool = True, alarms: tuple[AlarmKind, ...] = ()) -> StoredState:
+           answered: bool = True, alarms: tuple[AlarmKind, ...] = ()) -> MeterStatus:
     values: dict[str, Any] = {"remaining_amount": balance, "status_bits": bits, "relay_state": relay,
                               "control_mode": mode}
     memory = AlarmState(Subject(SubjectKind.METER, meter_id),
                         tuple(Alarm(f"a-{k}", k, Subject(SubjectKind.METER, meter_id), Severity.WARNING, AT)
                               for k in alarms)) if alarms else None
-    return StoredState(meter_id, AT, values, (), AT if answered else None, missed, memory)
+    return MeterStatus.of(StoredState(meter_id, AT, values, (), AT if answered else None, missed, memory))
 
 
-def money(meter_id: str, *, account: str | None = "acct-1", credit: int = 0,
-          billing: BillingMode = BillingMode.PREPAID_METER) -> MeterMoney:
-    return replace(MeterMoney.new(OP, SITE, meter_id, billing, 1), account_id=account, credit_minor=credit)
+def money(meter_id: str, *, account: str | None = "acct-1", credit: int = 0) -> MeterAccount:
+    return MeterAccount(meter_id, account, credit)
 
 
 def test_lost_contact_outranks_everything_then_not_opened_then_never_read() -> None:
@@ -85,8 +84,7 @@ def sample_rows() -> list[Any]:
               stored("m4", balance="40.00", bits=0b001),
               stored("m5", alarms=(AlarmKind.ALARM_1, AlarmKind.ALARM_2))]
     moneys = [money("m1"), money("m2"), money("m3"), money("m4", account=None),
-              money("m5", credit=1534, billing=BillingMode.CLOUD_BILLED), money("m6"),
-              replace(money("other-site-meter"), site_id="elsewhere")]
+              money("m5", credit=1534), money("m6"), money("another-sites-meter")]
     return board_rows(reversed(meters), UNITS, BUILDINGS, states, moneys)
 
 
@@ -176,3 +174,12 @@ def test_floors_offered_are_the_buildings_and_their_units() -> None:
     assert floors_of(BUILDINGS, units) == ["1", "2", "3", "10"]
     assert floors_of(BUILDINGS, units, "b_b") == ["1", "3"]
 
+
+
+def test_a_status_keeps_the_shown_registers_and_only_uncleared_alarms() -> None:
+    subject = Subject(SubjectKind.METER, "m1")
+    memory = AlarmState(subject, (Alarm("a1", AlarmKind.ALARM_1, subject, Severity.NOTICE, AT, cleared_at=AT),
+                                  Alarm("a2", AlarmKind.OVERLOAD, subject, Severity.CRITICAL, AT)))
+    status = MeterStatus.of(StoredState("m1", AT, {"remaining_amount": "5.00", "voltage": "230.1", "status_bits": 1},
+                                        (), AT, 2, memory))
+    assert status == MeterStatus("m1", {"remaining_amount": "5.00", "status_bits": 1}, AT, 2, (AlarmKind.OVERLOAD,))
