@@ -20,6 +20,7 @@ from chalicelib.api import (
     site_settings_pages,
     staff_pages,
     static_files,
+    webhooks,
 )
 from chalicelib.jobs import archival, deliveries, maintenance, notifications, presence, reconciliation, rollups
 from chalicelib.web.guards import request_middleware
@@ -32,7 +33,7 @@ app.api.binary_types.extend(["application/pdf", "application/vnd.openxmlformats-
 
 PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp,
                  rest_v1.bp, sales_pages.bp, sales_api.bp, meter_pages.bp, settings_pages.bp,
-                 board_pages.bp)
+                 board_pages.bp, webhooks.bp)
 for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
 app.register_blueprint(site_settings_pages.bp)  # system settings by hand (sites, buildings, units, collectors, meters)

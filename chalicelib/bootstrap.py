@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
     from chalicelib.adapters.dynamodb.money_repo import DynamoMoneyRepository
     from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
+    from chalicelib.adapters.dynamodb.payment_repo import DynamoPaymentRepository
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
     from chalicelib.adapters.dynamodb.session_repo import DynamoSessionStore
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
     from chalicelib.domain.bridges import Bridge
     from chalicelib.domain.tenancy import Meter
-    from chalicelib.ports import SmsSender
+    from chalicelib.ports import LocalCheckoutPage, PaymentGateway, SmsSender
     from chalicelib.services.account_changes import AccountChanges
     from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.alarm_watch import AlarmWatch
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from chalicelib.services.meter_page import MeterPages
     from chalicelib.services.notifier import Notifier
     from chalicelib.services.oplog_query import OperationLogQuery
+    from chalicelib.services.payment_events import PaymentEvents
+    from chalicelib.services.payments import PaymentsService
     from chalicelib.services.reconciliation import Reconciliation
     from chalicelib.services.rollups import DailyRollups
     from chalicelib.services.sales import SalesDesk
@@ -84,6 +87,8 @@ class Services:
     clock: SystemClock
     meter_import: MeterImportService
     site_settings: SiteSettingsService
+    payments: PaymentsService
+    payment_events: PaymentEvents
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class Repositories:
     rollups: DynamoRollupRepository
     tariffs: DynamoTariffRepository
     money: DynamoMoneyRepository
+    payments: DynamoPaymentRepository
 
 
 def _repositories(settings: Settings) -> Repositories:
@@ -108,6 +114,7 @@ def _repositories(settings: Settings) -> Repositories:
     from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
     from chalicelib.adapters.dynamodb.money_repo import DynamoMoneyRepository
     from chalicelib.adapters.dynamodb.oplog_repo import DynamoOperationLog
+    from chalicelib.adapters.dynamodb.payment_repo import DynamoPaymentRepository
     from chalicelib.adapters.dynamodb.readings_repo import DynamoReadingsRepository
     from chalicelib.adapters.dynamodb.rollup_repo import DynamoRollupRepository
     from chalicelib.adapters.dynamodb.session_repo import DynamoSessionStore
@@ -120,7 +127,7 @@ def _repositories(settings: Settings) -> Repositories:
         DynamoStaffRepository(connection), DynamoSessionStore(connection), DynamoOperationLog(connection),
         DynamoTenancyRepository(connection), DynamoBridgeRepository(connection), DynamoReadingsRepository(connection),
         DynamoAlarmRepository(connection), DynamoRollupRepository(connection), DynamoTariffRepository(connection),
-        DynamoMoneyRepository(connection))
+        DynamoMoneyRepository(connection), DynamoPaymentRepository(connection))
 
 
 def _bridge_side(repos: Repositories, settings: Settings,
@@ -195,6 +202,9 @@ def get_services() -> Services:
     sales.meters_joined = meters_joined
     account_changes = AccountChanges(r.tenancy, r.money, r.readings, clock)
     account_changes.delivered = credit_delivery.pump
+    payments, payment_events = _payment_side(r, settings, sales, clock)
+    reconciliation = Reconciliation(r.money, r.readings, r.alarms, clock)
+    reconciliation.card_payments = payments.card_payments
     return Services(
         auth=AuthService(r.staff, r.sessions, r.oplog, hasher, clock, settings.session_ttl_seconds),
         staff_admin=StaffAdminService(r.staff, r.sessions, hasher, clock, r.tenancy),
@@ -220,12 +230,41 @@ def get_services() -> Services:
         meter_pages=MeterPages(r.tenancy, r.readings, r.money, r.tariffs, clock),
         credit_delivery=credit_delivery,
         money=r.money,
-        reconciliation=Reconciliation(r.money, r.readings, r.alarms, clock),
+        reconciliation=reconciliation,
         clock=clock,
         meter_import=MeterImportService(r.tenancy, r.tenancy, XlsxReader(), clock),
         site_settings=SiteSettingsService(r.tenancy, r.tenancy, r.money, r.tariffs, r.oplog, clock, tariffs,
                                           meter_control, bridge_link),
+        payments=payments,
+        payment_events=payment_events,
     )
+
+
+def _payment_side(r: Repositories, settings: Settings, sales: SalesDesk,
+                  clock: SystemClock) -> tuple[PaymentsService, PaymentEvents]:
+    """Card payments: Stripe when its keys are set, else the local stand-in (the demo and the tests)."""
+    from chalicelib.services.payment_events import PaymentEvents
+    from chalicelib.services.payments import PaymentsService
+
+    gateway, local_page = _payment_gateway(settings)
+    events = PaymentEvents(gateway, r.payments, r.tenancy, r.money, sales, clock)
+    sales.card_reversed = events.card_reversed
+    payments = PaymentsService(gateway, r.payments, r.tenancy, r.money, r.readings, sales, r.oplog, clock,
+                               public_url=settings.public_url, local_page=local_page)
+    return payments, events
+
+
+def _payment_gateway(settings: Settings) -> tuple[PaymentGateway, LocalCheckoutPage | None]:
+    """The gateway, and the local stand-in's card page when there is one."""
+    if settings.stripe_secret_key:
+        from chalicelib.adapters.stripe_gateway import StripeGateway  # stripe itself loads on the first call
+
+        return StripeGateway(settings.stripe_secret_key, settings.stripe_webhook_secret or "",
+                             api_base=settings.stripe_api_base), None
+    from chalicelib.adapters.local_gateway import LocalGateway
+
+    local = LocalGateway(settings.public_url, settings.webhook_secret)
+    return local, local
 
 
 def _sender(settings: Settings) -> Callable[[str, str], None]:

@@ -3,18 +3,27 @@ of the entries. Each discrepancy becomes an alarm with its evidence, once, until
 
 A prepaid meter is compared only while nothing of ours is in flight to it, and only on a reading taken at the
 count we last confirmed (otherwise a delivery landing between the reading and now would look like a fault).
-Card payments are compared once payments are recorded (the card-payment issue).
+Card payments: every card sale of the processor's has a payment behind it, of the same amount, and every payment
+that must have become a sale is one (the payment records come from services.payments).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.domain.alarms import SEVERITY, Alarm, AlarmKind, Subject, SubjectKind
-from chalicelib.domain.delivery import DeliveryState, Discrepancy, DiscrepancyKind, reconcile_meter
-from chalicelib.domain.ledger import check_balances, meter_credit
+from chalicelib.domain.delivery import (
+    DeliveryState,
+    Discrepancy,
+    DiscrepancyKind,
+    Payment,
+    reconcile_meter,
+    reconcile_payments,
+)
+from chalicelib.domain.ledger import Entry, check_balances, meter_credit
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.readings import StoredState
 from chalicelib.ports import AlarmRepository, Clock, MoneyRepository, ReadingsRepository
@@ -34,6 +43,8 @@ class Reconciliation:
         self._readings = readings
         self._alarms = alarms
         self._clock = clock
+        # Set at start-up: per site, the processor's card sales and the payments behind them (services.payments).
+        self.card_payments: Callable[[str], dict[str, tuple[list[Entry], list[Payment]]]] | None = None
 
     def run(self, operator_id: str) -> list[Finding]:
         """Compare every meter on an account; raise an alarm for each new discrepancy; return all found."""
@@ -48,6 +59,10 @@ class Reconciliation:
             for money in moneys:
                 findings += [Finding(site_id, d) for d in self._meter(money, states.get(money.meter_id))]
             self._raise(operator_id, site_id, [f.discrepancy for f in findings if f.site_id == site_id])
+        for site_id, (card_sales, payments) in (self.card_payments(operator_id) if self.card_payments else {}).items():
+            paid = [Finding(site_id, d) for d in reconcile_payments(card_sales, payments)]
+            self._raise(operator_id, site_id, [f.discrepancy for f in paid])
+            findings += paid
         return findings
 
     def _meter(self, money: MeterMoney, state: StoredState | None) -> list[Discrepancy]:

@@ -122,6 +122,9 @@ class SalesDesk:
         self.balance_moved: Callable[[str, str, str, int, int], object] | None = None
         # Set at start-up: meters joining an account get the site's prices and settings written into them.
         self.meters_joined: Callable[[list[Meter]], object] | None = None
+        # Set at start-up: (meter, original sale, its reversal) after a card sale's reversal is committed, so the
+        # payment is refunded through the processor (services.payment_events). It must not raise.
+        self.card_reversed: Callable[[Meter, Entry, Entry], object] | None = None
 
     # -- accounts --------------------------------------------------------------------------
     def open_account(self, actor: Actor, site_id: str, customer_name: str, meter_ids: list[str], *,
@@ -236,11 +239,14 @@ class SalesDesk:
             raise NotFound("no such sale or refund")
         meter = self._meter(actor, site_id, original.meter_id)
         history = self._money.meter_entries(actor.operator_id, meter.meter_id)
-        return self._post(actor, meter, cashier_request_id(_token(request_id)), "sale.reverse", None,
-                          lambda account, balance, request: account_rules.reverse(
-                              account, original, history, reason, balance_minor=balance, policy=self._policy(meter),
-                              request=request), original.channel,
-                          entry_id=reversal_entry_id(actor.operator_id, original.entry_id))
+        reversal = self._post(actor, meter, cashier_request_id(_token(request_id)), "sale.reverse", None,
+                              lambda account, balance, request: account_rules.reverse(
+                                  account, original, history, reason, balance_minor=balance,
+                                  policy=self._policy(meter), request=request), original.channel,
+                              entry_id=reversal_entry_id(actor.operator_id, original.entry_id))
+        if original.kind is EntryKind.SALE and original.channel is Channel.CARD and self.card_reversed is not None:
+            self.card_reversed(meter, original, reversal)
+        return reversal
 
     def card_sale(self, operator_id: str, site_id: str, meter_id: str, amount_minor: int, *,
                   payment_intent_id: str, payer: str) -> Entry:

@@ -43,6 +43,15 @@ def use_management_api(url: str) -> None:
     reset_services()
 
 
+def use_public_url(url: str) -> None:
+    """Tell the app its own address: card checkouts return there, and the local card page posts its events to the
+    webhook there."""
+    from chalicelib.bootstrap import reset_services
+
+    os.environ["VOLTVEND_PUBLIC_URL"] = url
+    reset_services()
+
+
 def prepare_tables() -> list[str]:
     from chalicelib.adapters.dynamodb.tables import create_tables
     from chalicelib.bootstrap import get_services
@@ -77,6 +86,7 @@ def start_stack(*, data_dir: Path | None = None, ddb_port: int | None = None, ap
                                    run_schedules=run_schedules)
             stack.host.start()
             use_management_api(stack.host.management_url)
+            use_public_url(stack.host.http_url)
     except BaseException:
         stack.stop()
         raise
