@@ -101,9 +101,10 @@ class DynamoPaymentRepository:
         return EventClaim.NEW
 
     def finish_event(self, operator_id: str, event_id: str, outcome: str, now: datetime) -> None:
-        item = ProcessorEventItem.get(payments_pk(operator_id), f"EVENT#{event_id}", consistent_read=True)
-        item.update(actions=[ProcessorEventItem.status.set(DONE), ProcessorEventItem.outcome.set(outcome[:200]),
-                             ProcessorEventItem.finished_at.set(now)])
+        """Mark the claimed event handled (one update by key, no read first)."""
+        ProcessorEventItem(pk=payments_pk(operator_id), sk=f"EVENT#{event_id}").update(actions=[
+            ProcessorEventItem.status.set(DONE), ProcessorEventItem.outcome.set(outcome[:200]),
+            ProcessorEventItem.finished_at.set(now)])
 
     def release_event(self, operator_id: str, event_id: str) -> None:
         """The handler failed: forget the claim so the processor's retry is handled, not taken for a duplicate."""
