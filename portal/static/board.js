@@ -61,15 +61,15 @@
       const response = await fetch(table.dataset.source + window.location.search,
         { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (response.status === 401) {
-        status.textContent = words.script.expired;
+        status.textContent = `· ${words.script.expired}`;
         return;  // no more polling: only a reload can log in again
       }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       draw(await response.json());
-      status.textContent = `${words.script.updated} ${new Date().toLocaleTimeString()}`;
+      status.textContent = `· ${words.script.updated} ${new Date().toLocaleTimeString()}`;
       table.dataset.refreshed = String(Date.now());
     } catch (error) {
-      status.textContent = words.script.failed;
+      status.textContent = `· ${words.script.failed}`;
     }
     schedule();
   }
