@@ -18,7 +18,15 @@ from typing import Protocol
 
 from chalicelib.domain.alarms import BALANCE_LEVELS, AlarmKind
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.meter_state import Condition, ControlMode, MeterState, Value, condition, state_from_values
+from chalicelib.domain.meter_state import (
+    LOST_AFTER_MISSED_CYCLES,
+    Condition,
+    ControlMode,
+    MeterState,
+    Value,
+    condition,
+    state_from_values,
+)
 from chalicelib.domain.readings import StoredState
 from chalicelib.domain.tenancy import BillingMode, Building, Unit
 
@@ -150,6 +158,14 @@ def _last_answer(status: MeterStatus | None) -> MeterState | None:
                              {name: status.values[name] for name in SHOWN_REGISTERS if name in status.values})
 
 
+def _condition(state: MeterState | None, missed_cycles: int) -> Condition:
+    """As the site page judges, except that a meter which has never answered in three cycles is lost, not merely
+    unread: a wrong address or a cut cable must not hide among the meters just imported."""
+    if state is None and missed_cycles >= LOST_AFTER_MISSED_CYCLES:
+        return Condition.LOST_CONTACT
+    return condition(state, missed_cycles)
+
+
 def _row(meter: ListedMeter, unit: Unit | None, building: Building | None, status: MeterStatus | None,
          money: MeterAccount | None) -> BoardRow:
     state = _last_answer(status)
@@ -164,7 +180,7 @@ def _row(meter: ListedMeter, unit: Unit | None, building: Building | None, statu
         meter_id=meter.meter_id, serial=meter.serial, building_id=building_id,
         building=building.name if building else building_id, floor=unit.floor if unit else "",
         unit=unit.number if unit else meter.unit_id, billing_mode=meter.billing_mode,
-        state=board_state(condition(state, status.missed_cycles if status else 0), opened, meter.billing_mode,
+        state=board_state(_condition(state, status.missed_cycles if status else 0), opened, meter.billing_mode,
                           alarms),
         remaining_minor=remaining, relay_open=state.relay_open if state else None,
         mode=state.control_mode if state else None, alarms=alarms, read_at=state.read_at if state else None)

@@ -183,3 +183,10 @@ def test_a_status_keeps_the_shown_registers_and_only_uncleared_alarms() -> None:
     status = MeterStatus.of(StoredState("m1", AT, {"remaining_amount": "5.00", "voltage": "230.1", "status_bits": 1},
                                         (), AT, 2, memory))
     assert status == MeterStatus("m1", {"remaining_amount": "5.00", "status_bits": 1}, AT, 2, (AlarmKind.OVERLOAD,))
+
+
+def test_a_meter_that_never_answered_in_three_cycles_is_lost_not_unread() -> None:
+    rows = board_rows([meter(1, "u_a101"), meter(2, "u_a201")], UNITS, BUILDINGS,
+                      [stored("m1", answered=False, missed=3), stored("m2", answered=False, missed=2)],
+                      [money("m1"), money("m2")])
+    assert [r.state for r in rows] == [BoardState.LOST_CONTACT, BoardState.NEVER_READ]
