@@ -1,7 +1,8 @@
 """The live status board of a site (SPEC 15.1, 15.5): the page, the JSON its script refreshes from, the Excel export.
 
 All three take the same query parameters (building, floor, state, q, and page for the first two) and answer a
-bad value with a 400 that says what is allowed.
+bad value with a 400 that says what is allowed. The board's modules load on its first request, not with every cold
+start of the API (Lambda compiles them afresh each time).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from chalice import Blueprint
@@ -19,15 +20,17 @@ from chalice.app import Response
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
-from chalicelib.domain.board import BoardFilter, BoardRow, BoardState
 from chalicelib.domain.meter_state import ControlMode
 from chalicelib.domain.money import format_amount
-from chalicelib.services.status_board import StatusBoard
 from chalicelib.web.context import get_state
 from chalicelib.web.guards import api, json_response, page
 from chalicelib.web.http import query_params, url
 from chalicelib.web.rendering import render_html
 from chalicelib.web.views import render
+
+if TYPE_CHECKING:
+    from chalicelib.domain.board import BoardFilter, BoardRow
+    from chalicelib.services.status_board import StatusBoard
 
 bp = Blueprint(__name__)
 MODE_NAMES = {ControlMode.PREPAID: "prepaid", ControlMode.KEEP_POWER: "keep-power",
@@ -36,8 +39,9 @@ MODE_NAMES = {ControlMode.PREPAID: "prepaid", ControlMode.KEEP_POWER: "keep-powe
 
 def _board() -> StatusBoard:
     # Built per request over the composition root's tenancy repository (which binds the models the reads use): it
-    # holds nothing else, and building it here keeps the board's modules out of every other request's start-up.
+    # holds nothing else.
     from chalicelib.adapters.dynamodb.board_reads import DynamoBoardReads
+    from chalicelib.services.status_board import StatusBoard
 
     return StatusBoard(get_services().tenancy, DynamoBoardReads())
 
@@ -71,6 +75,8 @@ def _link(path: str, flt: BoardFilter) -> Callable[..., str]:
 @bp.route("/sites/{site_id}/board", methods=["GET"])
 @page(bp, Permission.METERS_VIEW)
 def board_page(actor: Actor, site_id: str) -> Response:
+    from chalicelib.domain.board import BoardState
+
     board = _board().board(actor, site_id, _params())
     flt = board.view.filter
     return render("board.html", board=board, states=list(BoardState), words=board_words(get_state().locale),
