@@ -9,8 +9,8 @@ re-fetches the intent (from here) and posts the sale.
 
 Ids carry the operator, as bridge ids do (``cs_local_<op>_<hex>``, ``pi_local_<op>_<hex>``, the connected account
 ``acct_local_<op>``): a company code has no underscore, so the operator is read back from an id and every item is
-stored under ``OP#<op>#LOCALPAY``, never in a global partition. A session's id is derived from its idempotency key,
-so a repeated create answers with the same session, as Stripe does.
+stored under ``OP#<op>#LOCALPAY``, never in a global partition. A session's id is derived from its idempotency key
+(with the secret, so it cannot be guessed), so a repeated create answers with the same session, as Stripe does.
 """
 
 from __future__ import annotations
@@ -119,7 +119,9 @@ class LocalGateway:
         op = self._account_operator(request.connected_account)
         if not self._public_url:
             raise GatewayError("VOLTVEND_PUBLIC_URL is not set: the local card page has no address")
-        token = hashlib.sha256(f"{op}\x1f{request.idempotency_key}".encode()).hexdigest()[:20]
+        # Keyed by the secret too: the id opens the card page, so nobody may work it out from a top-up's details.
+        token = hmac.new(self._secret.encode(), f"{op}\x1f{request.idempotency_key}".encode(),
+                         hashlib.sha256).hexdigest()[:20]
         session_id, intent_id = f"cs_local_{op}_{token}", f"pi_local_{op}_{token}"
         now = int(time.time())
         session = {"id": session_id, "object": "checkout.session", "amount_total": request.amount_minor,

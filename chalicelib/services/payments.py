@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from chalicelib.domain.access import Role
 from chalicelib.domain.actor import Actor
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
 
 QUICK_AMOUNTS = (5000, 10000, 20000)  # the top-up page's one-tap amounts, in minor units
 STRIPE_LOCALES = {"zh_Hans": "zh", "en": "en"}
+CLOCK_SLACK_S = 5  # the webhook's clock against the checkout's (different invocations)
 
 
 @dataclass(frozen=True)
@@ -159,17 +159,22 @@ class PaymentsService:
             connected_account=self._connected_account(tenant.operator_id, tenant.username),
             amount_minor=amount, currency=self._currency(tenant.operator_id).lower(),
             description=f"Electricity credit · meter {meter.serial or meter.meter_id}", metadata=top_up.metadata(),
-            success_url=f"{base}/done", cancel_url=f"{base}?cancelled=1", idempotency_key=f"voltvend-topup:{key}",
+            success_url=f"{base}/done?after={int(self._clock.now().timestamp())}", cancel_url=f"{base}?cancelled=1",
+            idempotency_key=f"voltvend-topup:{key}",
             locale=STRIPE_LOCALES.get(tenant.language, "auto"))
         try:
             return self._gateway.create_checkout(request).url
         except GatewayError as error:
             raise Conflict(f"the card payment could not be started: {error}") from error
 
-    def top_up_status(self, tenant: TenantActor, meter_id: str) -> TopUpStatus:
+    def top_up_status(self, tenant: TenantActor, meter_id: str, *, after: int = 0) -> TopUpStatus:
+        """The tenant's latest payment for the meter seen since ``after`` (unix time: when the checkout opened, so
+        an earlier top-up is not taken for this one while its webhook is still on the way)."""
         meter, money = self._tenant_meter(tenant, meter_id)
+        since = after - CLOCK_SLACK_S
         mine = [r for r in self._payments.payments(tenant.operator_id)
-                if r.meter_id == meter.meter_id and r.top_up.tenant_id == tenant.tenant_id]
+                if r.meter_id == meter.meter_id and r.top_up.tenant_id == tenant.tenant_id
+                and r.created_at.timestamp() >= since]
         latest = max(mine, key=lambda r: r.created_at) if mine else None
         states = self._readings.get_states(meter.operator_id, meter.site_id, [meter.meter_id])
         relay = states[0].values.get("relay_state") if states else None
@@ -246,11 +251,10 @@ class PaymentsService:
         actor.require(Permission.METERS_VIEW)
         site = site_in_scope(self._tenancy, actor, site_id)
         _check_month(month)
-        operator = self._tenancy.get_operator(actor.operator_id)
-        zone = ZoneInfo(operator.timezone if operator else "UTC")
         currency = self._currency(actor.operator_id)
+        # Months in UTC, as the ledger's journal (and so the sales page) has them.
         card = [_card_line(r) for r in self._payments.payments(actor.operator_id)
-                if r.site_id == site.site_id and r.created_at.astimezone(zone).strftime("%Y-%m") == month]
+                if r.site_id == site.site_id and r.created_at.astimezone(UTC).strftime("%Y-%m") == month]
         meters = {m.meter_id for m in self._tenancy.list_meters(actor.operator_id, site.site_id)}
         desk = [_desk_line(e, site.site_id, currency) for e in self._money.journal(actor.operator_id, month)
                 if e.meter_id in meters and e.kind is EntryKind.SALE and not e.request_id.startswith("stripe:")]
