@@ -12,6 +12,7 @@ from chalicelib.api import (
     bridge_ws,
     meter_pages,
     oplog_pages,
+    payment_pages,
     rest_v1,
     sales_api,
     sales_pages,
@@ -20,6 +21,7 @@ from chalicelib.api import (
     site_settings_pages,
     staff_pages,
     static_files,
+    tenant_pages,
     webhooks,
 )
 from chalicelib.jobs import archival, deliveries, maintenance, notifications, presence, reconciliation, rollups
@@ -32,8 +34,8 @@ app.register_middleware(request_middleware, "http")
 app.api.binary_types.extend(["application/pdf", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"])
 
 PAGES_AND_API = (alarm_pages.bp, auth_pages.bp, staff_pages.bp, oplog_pages.bp, site_pages.bp, static_files.bp,
-                 rest_v1.bp, sales_pages.bp, sales_api.bp, meter_pages.bp, settings_pages.bp,
-                 board_pages.bp, webhooks.bp)
+                 rest_v1.bp, sales_pages.bp, sales_api.bp, meter_pages.bp, tenant_pages.bp, settings_pages.bp,
+                 board_pages.bp, payment_pages.bp, webhooks.bp)
 for blueprint in PAGES_AND_API:
     app.register_blueprint(blueprint)
 app.register_blueprint(site_settings_pages.bp)  # system settings by hand (sites, buildings, units, collectors, meters)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
+    from chalicelib.adapters.dynamodb.tenant_repo import DynamoTenantRepository
     from chalicelib.domain.bridges import Bridge
     from chalicelib.domain.tenancy import Meter
     from chalicelib.ports import LocalCheckoutPage, PaymentGateway, SmsSender
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
     from chalicelib.services.tariffs import TariffService
+    from chalicelib.services.tenant_auth import TenantAuth
+    from chalicelib.services.tenant_portal import TenantPortal
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class Services:
     account_changes: AccountChanges
     meter_control: MeterControl
     meter_pages: MeterPages
+    tenant_auth: TenantAuth
+    tenant_portal: TenantPortal
     credit_delivery: CreditDelivery
     money: DynamoMoneyRepository
     reconciliation: Reconciliation
@@ -105,6 +111,7 @@ class Repositories:
     rollups: DynamoRollupRepository
     tariffs: DynamoTariffRepository
     money: DynamoMoneyRepository
+    tenants: DynamoTenantRepository
     payments: DynamoPaymentRepository
 
 
@@ -121,13 +128,14 @@ def _repositories(settings: Settings) -> Repositories:
     from chalicelib.adapters.dynamodb.staff_repo import DynamoStaffRepository
     from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
     from chalicelib.adapters.dynamodb.tenancy_repo import DynamoTenancyRepository
+    from chalicelib.adapters.dynamodb.tenant_repo import DynamoTenantRepository
 
     connection = bind_models(settings)
     return Repositories(
         DynamoStaffRepository(connection), DynamoSessionStore(connection), DynamoOperationLog(connection),
         DynamoTenancyRepository(connection), DynamoBridgeRepository(connection), DynamoReadingsRepository(connection),
         DynamoAlarmRepository(connection), DynamoRollupRepository(connection), DynamoTariffRepository(connection),
-        DynamoMoneyRepository(connection), DynamoPaymentRepository(connection))
+        DynamoMoneyRepository(connection), DynamoTenantRepository(connection), DynamoPaymentRepository(connection))
 
 
 def _bridge_side(repos: Repositories, settings: Settings,
@@ -141,8 +149,10 @@ def _bridge_side(repos: Repositories, settings: Settings,
     from chalicelib.services.ingest import ReadingIngest
     from chalicelib.services.meter_commands import MeterCommands
     from chalicelib.services.meter_control import MeterControl
+    from chalicelib.services.tenant_contacts import TenantContacts
 
     alarm_watch = AlarmWatch(repos.alarms, repos.tenancy)
+    alarm_watch.tenant_contacts = TenantContacts(repos.money, repos.tenants).contacts
     ingest = ReadingIngest(repos.readings, alarm_watch, ConsumptionBilling(repos.tariffs, repos.tenancy))
     bridge_link = BridgeLink(repos.bridges, repos.tenancy, ingest, _sender(settings), clock)
     meter_commands = MeterCommands(bridge_link, repos.tariffs, repos.tenancy, clock)
@@ -185,6 +195,8 @@ def get_services() -> Services:
     from chalicelib.services.sites import SiteQueries
     from chalicelib.services.staff_admin import StaffAdminService
     from chalicelib.services.tariffs import TariffService
+    from chalicelib.services.tenant_auth import TenantAuth
+    from chalicelib.services.tenant_portal import TenantPortal
 
     settings, clock, hasher = get_settings(), SystemClock(), Argon2PasswordHasher()
     r = _repositories(settings)
@@ -202,6 +214,11 @@ def get_services() -> Services:
     sales.meters_joined = meters_joined
     account_changes = AccountChanges(r.tenancy, r.money, r.readings, clock)
     account_changes.delivered = credit_delivery.pump
+    meter_pages = MeterPages(r.tenancy, r.readings, r.money, r.tariffs, clock)
+    tenant_portal = TenantPortal(r.tenancy, r.money, r.readings, r.alarms, meter_pages, sales, clock)
+    tenant_portal.prices_for = tariffs.prices_for
+    tenant_auth = TenantAuth(r.tenants, r.sessions, r.money, r.oplog, hasher, r.alarms, clock,
+                             session_ttl=timedelta(seconds=settings.session_ttl_seconds), tenancy=r.tenancy)
     payments, payment_events = _payment_side(r, settings, sales, clock)
     reconciliation = Reconciliation(r.money, r.readings, r.alarms, clock)
     reconciliation.card_payments = payments.card_payments
@@ -227,7 +244,9 @@ def get_services() -> Services:
         sales=sales,
         account_changes=account_changes,
         meter_control=meter_control,
-        meter_pages=MeterPages(r.tenancy, r.readings, r.money, r.tariffs, clock),
+        meter_pages=meter_pages,
+        tenant_auth=tenant_auth,
+        tenant_portal=tenant_portal,
         credit_delivery=credit_delivery,
         money=r.money,
         reconciliation=reconciliation,

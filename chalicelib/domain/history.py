@@ -77,3 +77,21 @@ def chart(lines: Sequence[DayLine], width: int = 640, height: int = 160) -> Char
     points = " ".join(f"{round(i * slot + slot / 2, 1)},{round(height * (1 - (b - low) / span), 1)}"
                       for i, line in enumerate(lines) if (b := line.balance_minor) is not None)
     return Chart(width, height, tuple(bars), points, top, (low, high))
+
+
+def days_of_credit(balance_minor: int | None, spent_minor: int, window_days: int) -> Decimal | None:
+    """How many days the credit lasts at the recent rate of spending (one decimal); None when nothing was spent
+    (no rate to go by) or the balance is unknown; 0 when there is no credit left."""
+    if balance_minor is None or window_days <= 0 or spent_minor <= 0:
+        return None
+    if balance_minor <= 0:
+        return Decimal(0)
+    return (Decimal(balance_minor) * window_days / spent_minor).quantize(Decimal("0.1"))
+
+
+def spent_in_window(balance_then_minor: int | None, balance_now_minor: int | None, credit_added_minor: int) -> int:
+    """What a prepaid meter used over a window: the balance it started with, plus what was added, less what is
+    left (0 when either balance is unknown)."""
+    if balance_then_minor is None or balance_now_minor is None:
+        return 0
+    return max(balance_then_minor + credit_added_minor - balance_now_minor, 0)

@@ -50,6 +50,7 @@ DEFAULT_RULES: Mapping[AlarmKind, NotifyRule] = {
 class Contact:
     phone: str
     language: Language
+    urgent_only: bool = False  # a tenant who turned low-credit alerts off still hears of arrears
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def plan_notifications(events: Iterable[AlarmEvent], recipients: Recipients, pol
         not_before = release_time(rule.urgent, policy, now)
         for audience, contact in _addressees(recipients, rule.audiences):
             key = f"sms:{event.alarm.alarm_id}:{contact.phone}"
-            if key in planned:
+            if key in planned or (contact.urgent_only and not rule.urgent):
                 continue  # a phone on both lists gets one message
             text = render(event.alarm, contact.language, recipients, policy)
             planned[key] = PlannedMessage(contact.phone, audience, contact.language, text, not_before, key,
@@ -195,5 +196,8 @@ def _addressees(recipients: Recipients, audiences: Iterable[Audience]) -> Iterat
 
 
 def still_worth_sending(message: PlannedMessage, alarm: Alarm | None) -> bool:
-    """Check at send time: a deferred low-balance SMS is pointless once a purchase has cleared the alarm."""
+    """Check at send time: a deferred low-balance SMS is pointless once a purchase has cleared the alarm. A message
+    about no alarm (a password reset) is always worth sending."""
+    if not message.alarm_id:
+        return True
     return alarm is not None and alarm.alarm_id == message.alarm_id and alarm.cleared_at is None

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from chalicelib.domain.access import Grant
 from chalicelib.domain.errors import ValidationError
@@ -93,7 +94,12 @@ def after_failed_login(user: StaffUser, now: datetime) -> StaffUser:
     return replace(user, failed_logins=failures, locked_until=now + duration if duration else None)
 
 
-def seconds_locked(user: StaffUser, now: datetime) -> int:
+class Lockable(Protocol):
+    @property
+    def locked_until(self) -> datetime | None: ...
+
+
+def seconds_locked(user: Lockable, now: datetime) -> int:
     """Whole seconds the user must still wait, 0 if free to try."""
     if user.locked_until is None or user.locked_until <= now:
         return 0

@@ -15,6 +15,7 @@ from chalicelib.domain.errors import Conflict, NotFound, ValidationError
 from chalicelib.domain.ledger import Channel, Entry, Request, entry_id_for
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.readings import StoredState
+from chalicelib.domain.settings import effective_settings
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import Clock, MoneyChange, MoneyRepository, ReadingsRepository, StoredAccount, TenancyRepository
 from chalicelib.services.audit import operation
@@ -94,7 +95,7 @@ class AccountChanges:
             moved = account_rules.transfer_balance(
                 stored.account, old.meter_id, new.meter_id, old_remaining_minor=old_remaining,
                 old_ledger_credit_minor=old_money.credit_minor, new_balance_minor=new_balance,
-                policy=_policy(site), request=request)
+                policy=_policy(site, new), request=request)
             moneys = _post_all({old.meter_id: old_money, new.meter_id: new_money}, moved.entries)
             moneys[old.meter_id] = replace(moneys[old.meter_id], account_id=None)
             record = operation(actor.operator_id, actor.username, "account.transfer", f"account:{account_id}", now,
@@ -217,6 +218,6 @@ def _post_all(moneys: dict[str, MeterMoney], entries: tuple[Entry, ...] | list[E
     return posted
 
 
-def _policy(site: Site) -> account_rules.SalesPolicy:
-    return account_rules.SalesPolicy(hoarding_limit_minor=site.hoarding_limit_minor)
+def _policy(site: Site, meter: Meter) -> account_rules.SalesPolicy:
+    return account_rules.SalesPolicy(hoarding_limit_minor=effective_settings(site, meter).hoarding_limit_minor)
 

@@ -7,6 +7,7 @@ only loads what they remember, saves what they return and addresses the messages
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -68,6 +69,8 @@ class AlarmWatch:
         self._alarms = alarms
         self._tenancy = tenancy
         self._sites: dict[tuple[str, str], tuple[float, Site | None]] = {}
+        # Set at start-up: each meter's tenant contacts (the account's phone, signed-up tenants' phones).
+        self.tenant_contacts: Callable[[str, list[str]], dict[str, tuple[Contact, ...]]] | None = None
         self._overrides: dict[tuple[str, str], tuple[float, dict[str, Meter]]] = {}
 
     def judge(self, operator_id: str, site_id: str, sightings: list[MeterSighting],
@@ -136,10 +139,13 @@ class AlarmWatch:
         meters = {m.meter_id: m for m in self._tenancy.list_meters(operator_id, site.site_id)}
         units = {u.unit_id: u for u in self._tenancy.list_units(operator_id, site.site_id)}
         site_contacts = (Contact(site.alarm_sms_number, Language.ZH_HANS),) if site.alarm_sms_number else ()
+        subjects = list({e.alarm.subject.subject_id for e in events if e.alarm.subject.subject_id in meters})
+        tenants = self.tenant_contacts(operator_id, subjects) if self.tenant_contacts and subjects else {}
         for event in events:
             meter = meters.get(event.alarm.subject.subject_id)
             unit = units.get(meter.unit_id) if meter else None
             recipients = Recipients(unit_label=unit.number if unit else None,
-                                    subject_label=meter.serial if meter else None, site=site_contacts)
+                                    subject_label=meter.serial if meter else None,
+                                    tenant=tenants.get(meter.meter_id, ()) if meter else (), site=site_contacts)
             self._alarms.enqueue(operator_id, site.site_id, plan_notifications([event], recipients,
                                                                                notification_policy, now))

@@ -24,6 +24,7 @@ from chalicelib.domain.bridges import Bridge
 from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.errors import NotFound, ValidationError
 from chalicelib.domain.oplog import OperationRecord
+from chalicelib.domain.settings import effective_settings
 from chalicelib.domain.tariffs import RatePrices
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import Clock, OperationLog, TariffRepository, TenancyRepository
@@ -167,7 +168,8 @@ class MeterControl:
             if bridge is None:
                 skipped[meter.meter_id] = "no bridge serves its collector"
             elif operation is Operation.SETTINGS:
-                values = values_for(site, meter) if values_for is not None else settings_values(site)
+                values = values_for(site, meter) if values_for is not None else \
+                    effective_settings(site, meter).register_values()
                 records.append(self._commands.write_registers(bridge, meter, "settings", values, batch_id=batch_id))
             elif meter.meter_id in prices:
                 records.append(self._commands.push_prices(bridge, meter, prices[meter.meter_id], batch_id=batch_id))
@@ -197,12 +199,6 @@ class MeterControl:
             for bridge in self._link.bridges_of(meters[0].operator_id, site_id):
                 found.update({(site_id, c): bridge for c in bridge.collectors})
         return found
-
-
-def settings_values(site: Site) -> dict[str, Decimal | int]:
-    return {"alarm_amount_1": Decimal(site.alarm_amount_1_minor).scaleb(-2),
-            "alarm_amount_2": Decimal(site.alarm_amount_2_minor).scaleb(-2),
-            "hoarding_limit": Decimal(site.hoarding_limit_minor).scaleb(-2)}
 
 
 def operation_record(actor: Actor, action: str, site_id: str, at: datetime, **details: Any) -> OperationRecord:

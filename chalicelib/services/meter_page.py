@@ -71,9 +71,9 @@ class MeterPages:
                      if u.unit_id == meter.unit_id), None)
         commands = [r for r in self._records.commands(actor.operator_id, meter.site_id) if r.meter_id == meter_id]
         return MeterView(meter, unit, states[0] if states else None, self._money.money(actor.operator_id, meter_id),
-                         commands[:10], self._history(meter, zone, _days(days)), zone)
+                         commands[:10], self.history(meter, zone, _days(days)), zone)
 
-    def _history(self, meter: Meter, zone: ZoneInfo, days: int) -> list[DayLine]:
+    def history(self, meter: Meter, zone: ZoneInfo, days: int) -> list[DayLine]:
         today = self._clock.now().astimezone(zone).date()
         first = today - timedelta(days=days - 1)
         span = [first + timedelta(days=n) for n in range(days)]

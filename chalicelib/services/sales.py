@@ -34,6 +34,7 @@ from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.money import format_amount, parse_amount
 from chalicelib.domain.readings import StoredState
 from chalicelib.domain.receipts import Receipt, receipt_number_for
+from chalicelib.domain.settings import effective_settings
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import (
     AlreadyPosted,
@@ -348,8 +349,8 @@ class SalesDesk:
         return account_rules.SaleQuantity.of_energy(int(kwh), price)
 
     def _policy(self, meter: Meter) -> account_rules.SalesPolicy:
-        site = self._tenancy.get_site(meter.operator_id, meter.site_id)
-        limit = site.hoarding_limit_minor if site else Site(meter.operator_id, meter.site_id, "").hoarding_limit_minor
+        site = self._tenancy.get_site(meter.operator_id, meter.site_id) or Site(meter.operator_id, meter.site_id, "")
+        limit = effective_settings(site, meter).hoarding_limit_minor  # the meter's own limit, else the site's
         return account_rules.SalesPolicy(hoarding_limit_minor=limit, max_top_up_minor=min(MAX_TOP_UP_MINOR, limit))
 
     def _meter(self, actor: Actor, site_id: str, meter_id: str) -> Meter:

@@ -64,6 +64,7 @@ def environment(locale: str) -> Any:
     env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters["amount"] = _amount
     env.filters["when"] = _when
+    env.filters["price"] = _price
     return env
 
 
@@ -71,6 +72,13 @@ def _amount(minor: int | None) -> str:
     from chalicelib.domain.money import format_amount
 
     return "" if minor is None else format_amount(minor)
+
+
+def _price(price_e4: int | None) -> str:
+    """A price per kWh as the meter holds it (1/10000 of the currency), with its four decimals."""
+    from chalicelib.domain.receipts import format_price_e4
+
+    return "" if price_e4 is None else format_price_e4(price_e4)
 
 
 def _when(moment: Any) -> str:

@@ -110,7 +110,14 @@ def _buses(buses: list[dict[str, Any]]) -> str:
 
 
 def _story_lines(http_url: str, story: SaleStory | None) -> list[str]:
-    from infra.local.seed import DEMO_COMPANY, DEMO_LOGINS, DEMO_SITE, demo_accounts
+    from infra.local.seed import (
+        DEMO_COMPANY,
+        DEMO_LOGINS,
+        DEMO_SITE,
+        DEMO_TENANT_LOGIN,
+        DEMO_TENANT_PASSWORD,
+        demo_accounts,
+    )
 
     accounts = f"{http_url}/sites/{DEMO_SITE}/accounts"
     if story is None:
@@ -123,6 +130,8 @@ def _story_lines(http_url: str, story: SaleStory | None) -> list[str]:
     return [f"  Sell to a tripped meter: {accounts}/{story.account_id}",
             f"                           ({shop.customer}, shop {shop.unit}, {how}, relay open;"
             f" log in as {DEMO_COMPANY} / {cashier.username})",
+            f"  Shop tenant (a phone):   {http_url}/t/{DEMO_COMPANY}  sign in with {DEMO_TENANT_LOGIN} /"
+            f" {DEMO_TENANT_PASSWORD} (shop {shop.unit}; top up by the local card page)",
             f"  Customer accounts:       {accounts} ({len(demo_accounts())} shops, opened as their meters are read)"]
 
 

@@ -26,6 +26,7 @@ from infra.local.seed import (
     demo_accounts,
     demo_admin,
     demo_meters,
+    ensure_demo_tenant,
     open_demo_accounts,
 )
 from infra.local.simulated_site import RunningSite, SimBus, SimMeter, start_site
@@ -144,7 +145,10 @@ def prepare_sale_story(site: RunningSite, stopping: threading.Event) -> SaleStor
         stopping.wait(0.2)
     if account_of(actor, shop.meter_id) is None:
         open_demo_accounts(actor, [shop])
-    return SaleStory(shop, account_of(actor, shop.meter_id), forced)
+    account_id = account_of(actor, shop.meter_id)
+    if account_id is not None:
+        ensure_demo_tenant(account_id)
+    return SaleStory(shop, account_id, forced)
 
 
 def open_accounts_in_background(stopping: threading.Event) -> threading.Thread:

@@ -75,6 +75,22 @@ def demo_accounts() -> list[DemoAccount]:
             for index, (number, name) in enumerate(zip(shops, SHOP_NAMES, strict=True), start=1)]
 
 
+DEMO_TENANT_LOGIN = "+8613800138104"  # the shop tenant of the tripped shop, on a phone
+DEMO_TENANT_PASSWORD = "shop-power-2468"
+
+
+def ensure_demo_tenant(account_id: str) -> None:
+    """The demo's shop tenant, signed up through an invitation like any tenant; on a restart the same log-in just
+    gets the account added again (accepting an invitation with its password), so this is safe to repeat."""
+    services = get_services()
+    invitation = services.tenant_auth.invite(demo_admin(), DEMO_SITE, account_id)
+    try:
+        services.tenant_auth.accept(DEMO_COMPANY, invitation.invitation_id, login=DEMO_TENANT_LOGIN,
+                                    display_name="Dr. Lin (Bright Smile Dental)", password=DEMO_TENANT_PASSWORD)
+    except DomainError as error:  # e.g. someone changed the demo tenant's password: the demo runs on without
+        logging.getLogger("voltvend.demo").warning("demo tenant not prepared: %s", error)
+
+
 def demo_admin() -> Actor:
     """The demo administrator, logged in (the seed's own actions are theirs in the operation log)."""
     services, admin = get_services(), DEMO_LOGINS[0]

@@ -295,6 +295,42 @@ class CustomerAccountItem(MainItem, discriminator="customer_account"):
     version = VersionAttribute()
 
 
+class TenantItem(MainItem, discriminator="tenant"):
+    tenant_id = UnicodeAttribute()
+    login = UnicodeAttribute()
+    display_name = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    account_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    language = UnicodeAttribute(default="zh_Hans")
+    sms_alerts = BooleanAttribute(default=True)
+    failed_logins = IntegerAttribute(default=0)
+    locked_until = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class TenantLoginItem(MainItem, discriminator="tenant_login"):
+    """Claims a phone number or e-mail address for one tenant of the operator (written only if free)."""
+
+    tenant_id = UnicodeAttribute()
+
+
+class InvitationItem(MainItem, discriminator="invitation"):
+    account_id = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    used_by = UnicodeAttribute(null=True)
+
+
+class ResetItem(MainItem, discriminator="tenant_reset"):
+    """A password reset: keyed by the hash of its secret, so the table never holds a usable token."""
+
+    tenant_id = UnicodeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    expires = TTLAttribute(null=True)
+
+
 class PaymentItem(MainItem, discriminator="payment"):
     """One card payment (one payment intent) and how it stands (adapters/dynamodb/payment_repo.py)."""
 
@@ -345,6 +381,7 @@ ALL_ITEM_CLASSES: tuple[type[MainItem], ...] = (
     BridgeItem, ConnectionItem, TunnelItem, SendLockItem, MeterStateItem,
     AlarmStateItem, AlarmItem, OutboxItem, DayItem, TariffItem, CommandItem, UsageItem,
     LedgerEntryItem, MeterMoneyItem, DeliveryRecordItem, CustomerAccountItem,
+    TenantItem, TenantLoginItem, InvitationItem, ResetItem,
     PaymentItem, PaymentLockItem, ProcessorEventItem, PaymentSettingsItem, LocalPayItem,
 )
 

@@ -185,3 +185,10 @@ def test_a_deferred_message_is_dropped_once_its_alarm_cleared() -> None:
     assert still_worth_sending(message, raised)
     assert not still_worth_sending(message, cleared)
     assert not still_worth_sending(message, None)
+
+
+def test_a_tenant_who_turned_alerts_off_hears_only_of_arrears() -> None:
+    quiet = Contact("+8613800000003", Language.ZH_HANS, urgent_only=True)
+    shop = Recipients(unit_label="B2-1F-015", subject_label="DT-0042", tenant=(quiet,), site=())
+    messages = plan(events_for([6000, 4000, 1500, -100]), recipients=shop)  # alarm 1, alarm 2, then arrears
+    assert len(messages) == 1 and messages[0].urgent and "欠费" in messages[0].text

@@ -1,0 +1,145 @@
+"""The shop tenants' portal through Chalice's test client against DynamoDB Local: an invitation by the operator,
+sign-up, the tenant's meters and receipts, isolation between tenants and from staff sessions, password reset."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib.bootstrap import get_services
+from chalicelib.domain.readings import StoredState
+from chalicelib.domain.tenancy import BillingMode, Meter, Site
+from chalicelib.services.audit import operation
+from chalicelib.services.sales import new_request_token
+from tests.conftest import OperatorFixture
+from tests.integration.portal_client import PortalClient, hidden_tokens
+from tests.support.cloud_stack import admin_actor
+
+FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
+
+
+@pytest.fixture()
+def client(ddb: str) -> Iterator[Client]:
+    with Client(app) as test_client:
+        yield test_client
+
+
+def _shop(operator: OperatorFixture, name: str, meter_id: str) -> tuple[str, str]:
+    """A site with one read prepaid meter on a new account with one cash sale: (site id, account id)."""
+    services, op, site_id = get_services(), operator.operator_id, f"site_{secrets.token_hex(3)}"
+    services.tenancy.add_site(Site(op, site_id, "Tenant park"), operation(op, "t", "site.create", site_id,
+                                                                          datetime.now(UTC)))
+    services.tenancy.add_meters([Meter(op, site_id, meter_id, f"SN-{meter_id}", "DTSY1352", "c1", 1, "u1",
+                                       BillingMode.PREPAID_METER)])
+    state = StoredState(meter_id, datetime.now(UTC), {"remaining_amount": "-2.00", "purchase_count": 3,
+                                                      "relay_state": 1}, (), datetime.now(UTC), 0)
+    services.readings.put_states(op, site_id, [state])
+    admin = admin_actor(operator)
+    stored = services.sales.open_account(admin, site_id, name, [meter_id], request_id=new_request_token())
+    services.sales.sell(admin, site_id, meter_id, request_id=new_request_token(), amount="30.00")
+    return site_id, stored.account.account_id
+
+
+def _invite(portal: PortalClient, site_id: str, account_id: str) -> str:
+    page = portal.get(f"/sites/{site_id}/accounts/{account_id}")
+    response = portal.post_form(f"/sites/{site_id}/invitations", {"account_id": account_id, **hidden_tokens(page)})
+    assert response.status_code == 200 and "<svg" in response.body.decode()  # the QR code
+    match = re.search(r'id="invitation-link" href="https?://[^/"]+(/t/[^"]+)"', response.body.decode())
+    assert match is not None
+    return match.group(1)
+
+
+def _join(client: Client, path: str, login: str, password: str) -> PortalClient:
+    tenant = PortalClient(client)
+    page = tenant.get(path)
+    assert page.status_code == 200
+    token = FORM_TOKEN.search(page.body.decode())
+    assert token is not None
+    joined = tenant.post_form(path, {"form_token": token.group(1), "name": "Mei", "login": login,
+                                     "password": password})
+    assert joined.status_code == 303 and "vv_tenant" in tenant.cookies
+    return tenant
+
+
+def test_a_tenant_joins_by_invitation_and_sees_only_their_meter(client: Client,
+                                                                 new_operator: OperatorFixture) -> None:
+    op = new_operator.operator_id
+    site_a, account_a = _shop(new_operator, "Tea house", "m_tea")
+    site_b, account_b = _shop(new_operator, "Florist", "m_flower")
+    staff = PortalClient(client)
+    staff.log_in(op, "boss", new_operator.admin_password)
+    invitation = _invite(staff, site_a, account_a)
+    mei = _join(client, invitation, "+86 139 1234 5678", "mei-password-2026")
+
+    home = mei.get(f"/t/{op}").body.decode()
+    assert "SN-m_tea" in home and "SN-m_flower" not in home and "28.00" in home  # -2.00 + 30.00 on its way
+    detail = mei.get(f"/t/{op}/meters/m_tea").body.decode()
+    assert "30.00" in detail and 'id="top-up"' in detail and "<svg" in detail
+    entry_id = re.search(r'data-entry="(e-[0-9a-f]+)"', detail)
+    assert entry_id is not None
+    assert mei.get(f"/t/{op}/meters/m_tea/receipts/{entry_id.group(1)}").status_code == 200
+    # The other shop's meter and its receipts do not exist for this tenant.
+    assert mei.get(f"/t/{op}/meters/m_flower").status_code == 404
+    assert mei.get(f"/t/{op}/meters/m_flower/receipts/{entry_id.group(1)}").status_code == 404
+    # The invitation was single-use; a staff session is no tenant session.
+    assert PortalClient(client).get(invitation).status_code == 404
+    assert staff.get(f"/t/{op}").status_code == 303
+    florist = _join(client, _invite(staff, site_b, account_b), "florist@example.com", "flower-password-2026")
+    assert florist.get(f"/t/{op}/meters/m_tea").status_code == 404
+
+
+def test_sign_in_reset_and_preferences(client: Client, new_operator: OperatorFixture,
+                                       other_operator: OperatorFixture) -> None:
+    op = new_operator.operator_id
+    site_id, account_id = _shop(new_operator, "Bakery", "m_bread")
+    staff = PortalClient(client)
+    staff.log_in(op, "boss", new_operator.admin_password)
+    _join(client, _invite(staff, site_id, account_id), "+8613900001111", "first-password-2026")
+
+    def sign_in(password: str, operator_id: str = op) -> PortalClient:
+        tenant = PortalClient(client)
+        page = tenant.get(f"/t/{operator_id}/login").body.decode()
+        token = FORM_TOKEN.search(page)
+        assert token is not None
+        tenant.post_form(f"/t/{operator_id}/login", {"form_token": token.group(1), "login": "+8613900001111",
+                                                     "password": password})
+        return tenant
+
+    assert "vv_tenant" not in sign_in("wrong-password-2026").cookies
+    assert "vv_tenant" not in sign_in("first-password-2026", other_operator.operator_id).cookies
+    assert "vv_tenant" in sign_in("first-password-2026").cookies
+
+    anyone = PortalClient(client)
+    page = anyone.get(f"/t/{op}/forgot").body.decode()
+    token = FORM_TOKEN.search(page)
+    assert token is not None
+    answer = anyone.post_form(f"/t/{op}/forgot", {"form_token": token.group(1), "login": "+86 139 0000 1111"})
+    assert answer.status_code == 200 and 'id="reset-sent"' in answer.body.decode()
+    sms = [m for m in get_services().alarms.outbox(op) if m.recipient == "+8613900001111"]
+    assert len(sms) == 1 and sms[0].urgent
+    reset_path = re.search(r"(/t/\S+/reset/\S+)", sms[0].text)
+    assert reset_path is not None
+    form = anyone.get(reset_path.group(1)).body.decode()
+    token = FORM_TOKEN.search(form)
+    assert token is not None
+    done = anyone.post_form(reset_path.group(1), {"form_token": token.group(1), "password": "second-password-2026"})
+    assert done.status_code == 303 and "vv_tenant" in anyone.cookies
+    again = FORM_TOKEN.search(anyone.get(reset_path.group(1)).body.decode())
+    assert again is not None
+    assert anyone.post_form(reset_path.group(1), {"form_token": again.group(1),
+                                                  "password": "third-password-2026"}).status_code == 404  # once
+    assert "vv_tenant" in sign_in("second-password-2026").cookies
+
+    settings = anyone.get(f"/t/{op}/settings")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', settings.body.decode())
+    assert csrf is not None
+    assert anyone.post_form(f"/t/{op}/settings", {"language": "xx", "csrf_token": csrf.group(1)}).status_code == 400
+    assert anyone.post_form(f"/t/{op}/settings", {"language": "en"}).status_code == 403  # no CSRF token
+    anyone.post_form(f"/t/{op}/settings", {"language": "en", "csrf_token": csrf.group(1)})
+    assert "My electricity" in anyone.get(f"/t/{op}").body.decode()
