@@ -31,11 +31,13 @@ def test_create_operator_and_see_it_in_the_log(page: Any, portal_url: str, new_o
     page.click("form.card button[type=submit]")
     page.wait_for_url(f"{portal_url}/staff/mia?created=1")
     page.click("nav >> text=Operation log")
+    page.wait_for_url(f"{portal_url}/oplog")  # count() does not wait: on a busy machine the old page was still up
     row = page.locator("#oplog tbody tr", has_text="staff:mia")
     assert row.count() == 1
     assert "staff.create" in row.inner_text()
     assert "boss" in row.inner_text()
     page.click("nav >> text=Operators")
+    page.wait_for_url(f"{portal_url}/staff")
     assert page.locator("#staff tbody tr", has_text="Mia Chen").count() == 1
 
 
