@@ -8,6 +8,7 @@ mostly these round trips and the parsing of their answers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,12 @@ from chalicelib.services.scoping import site_in_scope
 
 # Shared by every request of the process (a Lambda container serves one request at a time; the local host a few).
 _queries = ThreadPoolExecutor(max_workers=4, thread_name_prefix="board-query")
+# A site's layout (buildings, units, meters) and which meters are on accounts change rarely, while every open board
+# asks every 10 s: they are kept this long per process, and only the meters' states are read on every request. A
+# meter imported or an account opened shows on the board within this time (plus the board's own refresh).
+LAYOUT_TTL_S = 15.0
+_layouts: dict[tuple[str, str], tuple[float, list[Building], list[Unit], Sequence[ListedMeter], list[MeterAccount]]]
+_layouts = {}
 
 
 class BoardReads(Protocol):
@@ -79,10 +86,17 @@ class StatusBoard:
         actor.require(Permission.METERS_VIEW)
         site = site_in_scope(self._tenancy, actor, site_id)  # first: another operator's id must cost no query
         op, reads = actor.operator_id, self._reads
-        buildings = _queries.submit(reads.buildings, op, site_id)
-        units = _queries.submit(reads.units, op, site_id)
-        meters = _queries.submit(reads.meters, op, site_id)
-        accounts = _queries.submit(reads.accounts, op, site_id)
-        states = reads.states(op, site_id)  # the largest answer: parsed here while the others are on their way
-        rows = board_rows(meters.result(), units.result(), buildings.result(), states, accounts.result())
-        return site, buildings.result(), units.result(), rows
+        cached = _layouts.get((op, site_id))
+        if cached is not None and time.monotonic() - cached[0] < LAYOUT_TTL_S:
+            _, buildings, units, meters, accounts = cached
+            states = reads.states(op, site_id)
+        else:
+            buildings_f = _queries.submit(reads.buildings, op, site_id)
+            units_f = _queries.submit(reads.units, op, site_id)
+            meters_f = _queries.submit(reads.meters, op, site_id)
+            accounts_f = _queries.submit(reads.accounts, op, site_id)
+            states = reads.states(op, site_id)  # the largest answer: parsed here while the others are on their way
+            buildings, units, meters, accounts = (buildings_f.result(), units_f.result(), meters_f.result(),
+                                                  accounts_f.result())
+            _layouts[(op, site_id)] = (time.monotonic(), buildings, units, meters, accounts)
+        return site, buildings, units, board_rows(meters, units, buildings, states, accounts)

@@ -254,3 +254,39 @@ def test_the_board_costs_the_same_calls_for_two_meters_or_forty(portal: PortalCl
     assert few == many
     assert few["Query"] == 5  # buildings, units, meters, states, money states
     assert set(few) <= {"Query", "GetItem"}
+
+
+def test_the_layout_is_kept_briefly_and_only_the_states_are_read_each_time(portal: PortalClient,
+                                                                           new_operator: OperatorFixture,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.services import status_board
+
+    site_id = make_site(new_operator, Meters({"c1": SAMPLE.rows["m1"]}))
+    logged_in(portal, new_operator)
+    assert _calls_for_board(portal, site_id)["Query"] == 5
+    again = _calls_for_board(portal, site_id)
+    assert again["Query"] == 1  # the states: the layout and the accounts are the ones read a moment ago
+    op = new_operator.operator_id
+    get_services().tenancy.add_meters([Meter(op, site_id, "c2", "SN-C2", "DTSY1352", "c1", 9, "u_a101",
+                                             BillingMode.PREPAID_METER)])
+    before = portal.get(f"/api/v1/sites/{site_id}/board").body.decode()
+    assert "SN-C2" not in before  # within the layout's lifetime a new meter is not on the board yet
+    monkeypatch.setattr(status_board, "LAYOUT_TTL_S", 0.0)
+    assert "SN-C2" in portal.get(f"/api/v1/sites/{site_id}/board").body.decode()
+
+
+def test_states_stored_before_board_summaries_existed_show_the_same(portal: PortalClient,
+                                                                   new_operator: OperatorFixture) -> None:
+    import json
+
+    from chalicelib.adapters.dynamodb.keys import site_pk
+    from chalicelib.adapters.dynamodb.models import MeterStateItem
+
+    site_id = make_site(new_operator, Meters({"d1": SAMPLE.rows["m1"], "d2": SAMPLE.rows["m2"]}))
+    logged_in(portal, new_operator)
+    before = json.loads(portal.get(f"/api/v1/sites/{site_id}/board").body)["rows"]
+    legacy = MeterStateItem.get(site_pk(new_operator.operator_id, site_id), "STATE#d1")
+    legacy.update(actions=[MeterStateItem.board.remove()])  # as written before the board summary was added
+    after = json.loads(portal.get(f"/api/v1/sites/{site_id}/board").body)["rows"]
+    assert sorted(after, key=lambda r: r["meter_id"]) == sorted(before, key=lambda r: r["meter_id"])
+    assert {r["meter_id"] for r in after} == {"d1", "d2"}

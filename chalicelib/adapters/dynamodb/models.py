@@ -187,6 +187,9 @@ class MeterStateItem(MainItem, discriminator="meter_state"):
     missed_cycles = IntegerAttribute(default=0)
     alarms = JSONDictAttribute(null=True)
     billing = JSONDictAttribute(null=True)  # cloud-billed meters: the month's energy and charge accumulator
+    # What the status board shows of this state, as one compact JSON text (board_summary in readings_repo): the
+    # board reads 1,000 of these per request, and one small attribute parses far faster than the full state.
+    board = UnicodeAttribute(null=True)
 
 
 class AlarmStateItem(MainItem, discriminator="alarm_state"):

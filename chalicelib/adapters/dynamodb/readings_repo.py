@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from chalicelib.adapters.dynamodb.batch import put_items
 from chalicelib.adapters.dynamodb.keys import site_pk
 from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem, UsageItem
 from chalicelib.domain.alarms import AlarmState
+from chalicelib.domain.board import SHOWN_REGISTERS
 from chalicelib.domain.readings import READINGS_HOT, Reading, StoredState, Usage
 
 # TTL is only a safety net: it must never remove a reading the daily archival has not moved yet, so it
@@ -41,8 +43,13 @@ class DynamoReadingsRepository:
         return [_to_state(item) for item in MeterStateItem.batch_get(keys)] if keys else []
 
     def set_alarm_state(self, operator_id: str, site_id: str, meter_id: str, alarms: AlarmState) -> None:
-        item = MeterStateItem(pk=site_pk(operator_id, site_id), sk=f"STATE#{meter_id}")
-        item.update(actions=[MeterStateItem.alarms.set(state_to_dict(alarms))], condition=MeterStateItem.pk.exists())
+        try:
+            item = MeterStateItem.get(site_pk(operator_id, site_id), f"STATE#{meter_id}", consistent_read=True)
+        except MeterStateItem.DoesNotExist:
+            return
+        summary = board_summary(meter_id, dict(item.values), item.last_answer_at, item.missed_cycles or 0, alarms)
+        item.update(actions=[MeterStateItem.alarms.set(state_to_dict(alarms)), MeterStateItem.board.set(summary)],
+                    condition=MeterStateItem.pk.exists())
 
     def merge_values(self, operator_id: str, site_id: str, meter_id: str, values: dict[str, Any],
                      at: datetime) -> bool:
@@ -53,10 +60,13 @@ class DynamoReadingsRepository:
         if item.read_at > at:
             return False
         exact = {k: v if isinstance(v, int) else str(v) for k, v in values.items()}
+        merged = {**dict(item.values), **exact}
+        alarms = state_from_dict(item.alarms) if item.alarms else None
         try:
             # Conditional on the reading it was merged into, so a bus run stored meanwhile is never overwritten.
-            item.update(actions=[MeterStateItem.values.set({**dict(item.values), **exact}),
-                                 MeterStateItem.read_at.set(at), MeterStateItem.last_answer_at.set(at)],
+            item.update(actions=[MeterStateItem.values.set(merged), MeterStateItem.read_at.set(at),
+                                 MeterStateItem.last_answer_at.set(at),
+                                 MeterStateItem.board.set(board_summary(meter_id, merged, at, 0, alarms))],
                         condition=MeterStateItem.read_at == item.read_at)
         except UpdateError:
             return False
@@ -115,7 +125,19 @@ def _state_item(operator_id: str, site_id: str, state: StoredState) -> MeterStat
     return MeterStateItem(pk=site_pk(operator_id, site_id), sk=f"STATE#{state.meter_id}", meter_id=state.meter_id,
                           read_at=state.read_at, values=state.values, problems=list(state.problems),
                           last_answer_at=state.last_answer_at, missed_cycles=state.missed_cycles,
-                          alarms=state_to_dict(state.alarms) if state.alarms else None, billing=state.billing)
+                          alarms=state_to_dict(state.alarms) if state.alarms else None, billing=state.billing,
+                          board=board_summary(state.meter_id, state.values, state.last_answer_at,
+                                              state.missed_cycles, state.alarms))
+
+
+def board_summary(meter_id: str, values: dict[str, Any], last_answer_at: datetime | None, missed_cycles: int,
+                  alarms: AlarmState | None) -> str:
+    """The status board's view of a state (read back by adapters/dynamodb/board_reads.py): the registers a row
+    shows, when the meter last answered, its silent cycles and its active alarms' kinds."""
+    shown = {k: values[k] for k in SHOWN_REGISTERS if k in values}
+    kinds = [a.kind.value for a in alarms.active if a.cleared_at is None] if alarms else []
+    return json.dumps({"i": meter_id, "v": shown, "t": last_answer_at.isoformat() if last_answer_at else None,
+                       "m": missed_cycles, "k": kinds}, separators=(",", ":"), default=str)
 
 
 def _reading_item(operator_id: str, meter_id: str, at_ms: int, values: dict[str, Any]) -> ReadingItem:
