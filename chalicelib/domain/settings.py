@@ -214,32 +214,26 @@ def parse_money(value: object, *, field: str, label: str, optional: bool = False
 
 def parse_overload(value: object, *, field: str = "overload_threshold_kw") -> Decimal | None:
     """kW above 0 and at most 655.35 with two decimals at most (the register's resolution); blank is None."""
-    text = _bad_as_marker(value)
-    if not text:
-        return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise SettingsInvalid("bad_overload", field=field) from None
-    if not number.is_finite() or not Decimal(0) < number <= MAX_OVERLOAD_KW or number != number.quantize(
-            Decimal("0.01")):
-        raise SettingsInvalid("bad_overload", field=field)
-    return number.quantize(Decimal("0.01"))
+    return _bounded(value, field, "bad_overload", MAX_OVERLOAD_KW, Decimal("0.01"))
 
 
 def parse_price(value: object, *, field: str = "default_price") -> Decimal | None:
     """A price per kWh above 0, at most MAX_PRICE, four decimals at most (the price registers); blank is None."""
+    return _bounded(value, field, "bad_price", MAX_PRICE, Decimal("0.0001"))
+
+
+def _bounded(value: object, field: str, code: str, upper: Decimal, step: Decimal) -> Decimal | None:
+    """A decimal above 0 and at most ``upper`` with no finer digits than ``step``; blank is None."""
     text = _bad_as_marker(value)
     if not text:
         return None
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise SettingsInvalid("bad_price", field=field) from None
-    if not number.is_finite() or not Decimal(0) < number <= MAX_PRICE or number != number.quantize(
-            Decimal("0.0001")):
-        raise SettingsInvalid("bad_price", field=field)
-    return number.quantize(Decimal("0.0001"))
+        raise SettingsInvalid(code, field=field) from None
+    if not number.is_finite() or not Decimal(0) < number <= upper or number != number.quantize(step):
+        raise SettingsInvalid(code, field=field)
+    return number.quantize(step)
 
 
 def _bad_as_marker(value: object) -> str:

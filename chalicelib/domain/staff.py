@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from chalicelib.domain.access import Grant
-from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.errors import AccountLocked, ValidationError
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD_LENGTH = 10
@@ -97,6 +97,13 @@ def after_failed_login(user: StaffUser, now: datetime) -> StaffUser:
 class Lockable(Protocol):
     @property
     def locked_until(self) -> datetime | None: ...
+
+
+def refuse_if_locked(user: Lockable, now: datetime) -> None:
+    """Before any password is checked: a user still in back-off gets no answer about the password."""
+    wait = seconds_locked(user, now)
+    if wait:
+        raise AccountLocked(f"too many failed attempts; try again in {wait} s", retry_after=wait)
 
 
 def seconds_locked(user: Lockable, now: datetime) -> int:

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 from chalicelib.domain.actor import Actor
-from chalicelib.domain.errors import AccountLocked, AuthenticationFailed, ValidationError
+from chalicelib.domain.errors import AuthenticationFailed, ValidationError
 from chalicelib.domain.sessions import Session
-from chalicelib.domain.staff import StaffUser, after_failed_login, seconds_locked, validate_new_password
+from chalicelib.domain.staff import StaffUser, after_failed_login, refuse_if_locked, validate_new_password
 from chalicelib.domain.tenancy import validate_code
 from chalicelib.ports import Clock, OperationLog, PasswordHasher, SessionStore, StaffRepository
 from chalicelib.services.audit import operation
@@ -37,10 +37,7 @@ class AuthService:
         if user is None:
             self._hasher.verify(self._decoy_hash, password)
             raise AuthenticationFailed(BAD_CREDENTIALS)
-        now = self._clock.now()
-        wait = seconds_locked(user, now)
-        if wait:
-            raise AccountLocked(f"too many failed attempts; try again in {wait} s", retry_after=wait)
+        refuse_if_locked(user, self._clock.now())
         if not self._hasher.verify(user.password_hash, password):
             self._record_failure(user, source_ip)
             raise AuthenticationFailed(BAD_CREDENTIALS)

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
-from chalicelib.domain.errors import AccountLocked, AuthenticationFailed, NotFound, ValidationError
+from chalicelib.domain.errors import AuthenticationFailed, NotFound, ValidationError
 from chalicelib.domain.notifications import Audience, Language, PlannedMessage
 from chalicelib.domain.sessions import Session
-from chalicelib.domain.staff import seconds_locked, validate_display_name, validate_new_password
+from chalicelib.domain.staff import refuse_if_locked, validate_display_name, validate_new_password
 from chalicelib.domain.tenancy import check_id, validate_code
 from chalicelib.domain.tenants import (
     INVITATION_LIFETIME,
@@ -115,9 +115,7 @@ class TenantAuth:
             self._hasher.verify(self._decoy_hash, password)
             raise AuthenticationFailed(BAD_CREDENTIALS)
         now = self._clock.now()
-        wait = seconds_locked(user, now)
-        if wait:
-            raise AccountLocked(f"too many failed attempts; try again in {wait} s", retry_after=wait)
+        refuse_if_locked(user, now)
         if not self._hasher.verify(user.password_hash, password):
             self._tenants.save(user.after_failed_login(now))
             raise AuthenticationFailed(BAD_CREDENTIALS)

@@ -49,3 +49,12 @@ def page(browser: Any) -> Iterator[Any]:
         yield tab
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def cloud(ddb: str) -> Iterator[LocalHost]:
+    """The app with its WebSocket gateway, for browser tests on a live site with the real bridge."""
+    from tests.support.cloud_stack import app_with_bridge_gateway
+
+    with app_with_bridge_gateway() as host:
+        yield host

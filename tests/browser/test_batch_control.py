@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.local.host import LocalHost
-from tests.browser.test_cashier_sale import cloud, log_in  # noqa: F401  (cloud: the fixture, shared)
+from tests.browser.test_cashier_sale import log_in
 from tests.conftest import OperatorFixture
 from tests.support.cloud_stack import SiteFixture
 from tests.support.live_site import live_site, post, read_meter_now, simulated  # noqa: F401  (a fixture)

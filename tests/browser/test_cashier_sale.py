@@ -4,10 +4,8 @@ account page left open while the bridge is away catch up by themselves when it r
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,29 +29,6 @@ from tests.support.live_site import (  # noqa: F401  (live_site: a fixture, foun
 
 pytestmark = pytest.mark.browser
 WITHIN_SECONDS_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-def cloud(ddb: str) -> Iterator[LocalHost]:
-    """The app with its WebSocket gateway for the bridge, and the app's pushes to bridges going through it (the
-    browser tests' usual host has no bridges); the previous push endpoint is put back afterwards."""
-    from app import app
-    from chalicelib.bootstrap import reset_services
-    from infra.local.stack import use_management_api
-
-    previous = os.environ.get("VOLTVEND_WS_MANAGEMENT_URL")
-    host = LocalHost(app, run_schedules=False)
-    host.start()
-    use_management_api(host.management_url)
-    try:
-        yield host
-    finally:
-        host.stop()
-        if previous is None:
-            os.environ.pop("VOLTVEND_WS_MANAGEMENT_URL", None)
-        else:
-            os.environ["VOLTVEND_WS_MANAGEMENT_URL"] = previous
-        reset_services()
 
 
 def add_cashier(operator: OperatorFixture) -> tuple[str, str]:

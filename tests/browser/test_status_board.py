@@ -17,7 +17,7 @@ from chalicelib.domain.tenancy import Building, Unit
 from chalicelib.services.audit import operation
 from chalicelib.services.sales import new_request_token
 from infra.local.host import LocalHost
-from tests.browser.test_cashier_sale import cloud, log_in  # noqa: F401  (cloud: the fixture, shared)
+from tests.browser.test_cashier_sale import log_in
 from tests.conftest import OperatorFixture
 from tests.support.cloud_stack import SiteFixture, admin_actor
 from tests.support.live_site import live_site, post, read_meter_now, simulated, wait_for  # noqa: F401  (a fixture)
@@ -88,7 +88,7 @@ def row_colour(page: Any, selector: str) -> str:
 
 
 def test_the_board_matches_the_simulated_meters_refreshes_itself_and_filters(
-        page: Any, cloud: LocalHost, board_site: tuple[SiteFixture, set[str], str],  # noqa: F811
+        page: Any, cloud: LocalHost, board_site: tuple[SiteFixture, set[str], str],
         new_operator: OperatorFixture) -> None:
     from playwright.sync_api import expect
 

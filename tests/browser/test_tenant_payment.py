@@ -15,7 +15,6 @@ from chalicelib.bootstrap import get_services
 from chalicelib.services.sales import new_request_token
 from infra.local.host import LocalHost
 from infra.local.stack import use_public_url
-from tests.browser.test_cashier_sale import cloud  # noqa: F401  (the fixture: the app with the bridge gateway)
 from tests.conftest import OperatorFixture
 from tests.support.cloud_stack import SiteFixture, admin_actor
 from tests.support.live_site import live_site, post, read_meter_now, simulated  # noqa: F401  (a fixture)
@@ -38,7 +37,7 @@ def phone(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture()
-def app_knows_its_address(cloud: LocalHost) -> Iterator[None]:  # noqa: F811  (the fixture, imported)
+def app_knows_its_address(cloud: LocalHost) -> Iterator[None]:
     """The local card page posts its signed events to the app's own webhook, at its public address."""
     before = os.environ.get("VOLTVEND_PUBLIC_URL")
     use_public_url(cloud.http_url)
@@ -65,7 +64,7 @@ def tenant_of_a_tripped_meter(site: SiteFixture, operator: OperatorFixture) -> s
 
 
 def test_a_tenant_pays_for_a_tripped_meter_on_a_phone_and_the_power_comes_back(
-        phone: Any, cloud: LocalHost, app_knows_its_address: None,  # noqa: F811  (fixtures, imported)
+        phone: Any, cloud: LocalHost, app_knows_its_address: None,
         live_site: tuple[SiteFixture, Any], new_operator: OperatorFixture) -> None:  # noqa: F811
     from playwright.sync_api import expect
 

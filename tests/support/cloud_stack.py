@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from chalicelib.domain.actor import Actor
 from chalicelib.domain.tenancy import BillingMode, Collector, Meter, Site, Transport, Unit
 from chalicelib.services.audit import operation
 from chalicelib.services.bridge_admin import BridgeBundle
+from infra.local.host import LocalHost
 from infra.local.simulated_site import RunningSite, SimBus, SimMeter, start_site
 from tests.conftest import OperatorFixture
 
@@ -59,3 +63,26 @@ def build_site(operator: OperatorFixture, work_dir: Path, *, meters: int = 4, em
     services.tenancy.add_meters(metered)
     bundle = services.bridge_admin.register(admin_actor(operator), site_id, f"br-{secrets.token_hex(3)}")
     return SiteFixture(op, site_id, collector_id, metered, simulator, bundle)
+
+
+@contextmanager
+def app_with_bridge_gateway() -> Iterator[LocalHost]:
+    """The app on a LocalHost with its WebSocket gateway for bridges, the app's pushes to bridges going through it;
+    the previous push endpoint is put back afterwards (other hosts of the session have no bridges)."""
+    from app import app
+    from chalicelib.bootstrap import reset_services
+    from infra.local.stack import use_management_api
+
+    previous = os.environ.get("VOLTVEND_WS_MANAGEMENT_URL")
+    host = LocalHost(app, run_schedules=False)
+    host.start()
+    use_management_api(host.management_url)
+    try:
+        yield host
+    finally:
+        host.stop()
+        if previous is None:
+            os.environ.pop("VOLTVEND_WS_MANAGEMENT_URL", None)
+        else:
+            os.environ["VOLTVEND_WS_MANAGEMENT_URL"] = previous
+        reset_services()
