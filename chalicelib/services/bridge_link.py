@@ -53,6 +53,8 @@ SEEN_GRANULARITY = timedelta(seconds=30)  # presence needs minutes, not a write 
 READ_NOW_CHUNK_TXNS = 16  # eight two-block meters
 SEND_LOCK_HOLD_MS = 5_000  # a crashed holder delays the channel at most this long
 SEND_LOCK_WAIT_S = 10.0
+GAP_WAIT_S = 1.0  # how long a message waits for an earlier one of its channel; past that the earlier one is lost
+GAP_POLL_S = 0.02
 Sender = Callable[[str, str], None]
 
 
@@ -126,11 +128,21 @@ class BridgeLink:
         self._dispatch(bridge, sealed.channel, message)
 
     def _open(self, bridge: Bridge, sealed: Sealed) -> Message:
-        for _ in range(TUNNEL_RETRIES):
+        gap_deadline = time.monotonic() + GAP_WAIT_S
+        attempts = 0
+        while attempts < TUNNEL_RETRIES:
             tunnel = self._tunnel(bridge, sealed.channel)
             keyring, state = KeyRing.from_dict(tunnel.keyring), ChannelState.from_dict(tunnel.inbound)
+            last_seq = state.seq
             channel = Channel(sealed.channel, keyring, Role.CLOUD)
             opened = channel.open(sealed.envelope, state)
+            if opened.seq > last_seq + 1 and time.monotonic() < gap_deadline:
+                # An earlier message of this channel is still being opened by another invocation (API Gateway
+                # delivers one connection's messages concurrently). Let it land first: the protocol refuses
+                # anything older than what it has accepted, so taking this one now would lose that one.
+                time.sleep(GAP_POLL_S)
+                continue
+            attempts += 1
             due = channel.needs_rotation(state, ChannelState.from_dict(tunnel.outbound)) and keyring.pending is None
             try:
                 self._bridges.save_tunnel(bridge.operator_id, bridge.site_id,

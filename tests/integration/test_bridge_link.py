@@ -201,3 +201,27 @@ def test_a_worn_key_is_rotated_by_the_cloud(cloud: LocalHost, site: SiteFixture)
     assert rekey.key.key_id == 2 and bridge_key == 2
     stored = bridges.load_tunnel(site.operator_id, site.site_id, site.collector_id)
     assert stored is not None and stored.keyring["current"]["id"] == 2
+
+
+def test_messages_arriving_out_of_order_are_taken_in_order_not_lost(cloud: LocalHost, site: SiteFixture) -> None:
+    """Two results sealed 2 then 3 but delivered 3 then 2 (API Gateway hands one connection's messages to
+    concurrent invocations): the later one waits for the earlier, so both are stored and both acknowledged."""
+    bridge = BridgeDouble(site)
+
+    async def session() -> set[Any]:
+        async with connect(url(cloud, site), additional_headers=bearer(site)) as socket:
+            plan = await hello_and_plan(socket, bridge)
+            result = await bridge.run(plan)
+            half = len(result.results) // 2
+            first = bridge.frame(BatchResult(f"{plan.cycle}.a", result.bus, result.results[:half]))
+            second = bridge.frame(BatchResult(f"{plan.cycle}.b", result.bus, result.results[half:]))
+            await socket.send(second)
+            await asyncio.sleep(0.2)  # the later message is being handled, and waits for the earlier one
+            await socket.send(first)
+            acks = {bridge.open(str(await asyncio.wait_for(socket.recv(), 10))) for _ in range(2)}
+            return {ack.ref for ack in acks}
+
+    refs = run_async(session())
+    assert len(refs) == 2 and all(ref.endswith((".a", ".b")) for ref in refs)
+    states = get_services().readings.list_states(site.operator_id, site.site_id)
+    assert {s.meter_id for s in states} == {m.meter_id for m in site.meters}
