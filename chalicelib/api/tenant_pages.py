@@ -218,9 +218,27 @@ def invite(actor: Actor, site_id: str) -> Response:
 
     account_id = first(form_fields(bp.current_request), "account_id")
     invitation = get_services().tenant_auth.invite(actor, site_id, account_id)
-    settings, host = get_settings(), bp.current_request.headers.get("host", "localhost")
-    scheme = "https" if settings.cookie_secure else "http"
-    link = f"{scheme}://{host}{settings.base_path or ''}{invitation_path(invitation)}"
+    link = _invitation_link(invitation_path(invitation))
     qr_svg = segno.make(link, error="m").svg_inline(scale=4, title="QR")
     return render("tenant_invitation.html", site_id=site_id, account_id=account_id, invitation=invitation,
-                  link=link, qr_svg=qr_svg)
+                  link=link, qr_svg=qr_svg, sent_to=None)
+
+
+@bp.route("/sites/{site_id}/invitations/{invitation_id}/sms", methods=["POST"], content_types=FORM_TYPES)
+@page(bp, Permission.ACCOUNTS_MANAGE)
+def invite_by_sms(actor: Actor, site_id: str, invitation_id: str) -> Response:
+    import segno
+
+    services = get_services()
+    invitation = services.tenant_auth.invitation(actor.operator_id, invitation_id)
+    link = _invitation_link(invitation_path(invitation))
+    phone = services.tenant_auth.send_invitation(actor, site_id, invitation_id, link)
+    return render("tenant_invitation.html", site_id=site_id, account_id=invitation.account_id, invitation=invitation,
+                  link=link, qr_svg=segno.make(link, error="m").svg_inline(scale=4, title="QR"), sent_to=phone)
+
+
+def _invitation_link(path: str) -> str:
+    """The full address for a phone to open: this request's host (what the operator's browser reached us on)."""
+    settings, host = get_settings(), bp.current_request.headers.get("host", "localhost")
+    scheme = "https" if settings.cookie_secure else "http"
+    return f"{scheme}://{host}{settings.base_path or ''}{path}"

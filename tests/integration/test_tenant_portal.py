@@ -143,3 +143,31 @@ def test_sign_in_reset_and_preferences(client: Client, new_operator: OperatorFix
     assert anyone.post_form(f"/t/{op}/settings", {"language": "en"}).status_code == 403  # no CSRF token
     anyone.post_form(f"/t/{op}/settings", {"language": "en", "csrf_token": csrf.group(1)})
     assert "My electricity" in anyone.get(f"/t/{op}").body.decode()
+
+
+def test_an_invitation_goes_by_sms_to_the_accounts_phone(client: Client, new_operator: OperatorFixture) -> None:
+    op = new_operator.operator_id
+    site_id, account_id = _shop(new_operator, "Cobbler", "m_shoe")
+    staff = PortalClient(client)
+    staff.log_in(op, "boss", new_operator.admin_password)
+    page = staff.get(f"/sites/{site_id}/accounts/{account_id}")
+    shown = staff.post_form(f"/sites/{site_id}/invitations", {"account_id": account_id, **hidden_tokens(page)})
+    invitation_id = re.search(r"/invitations/([^/]+)/sms", shown.body.decode())
+    assert invitation_id is not None
+    no_phone = staff.post_form(f"/sites/{site_id}/invitations/{invitation_id.group(1)}/sms", hidden_tokens(shown))
+    assert no_phone.status_code == 400 and "no phone number" in no_phone.body.decode()
+
+    admin = admin_actor(new_operator)
+    services = get_services()
+    services.tenancy.add_meters([Meter(op, site_id, "m_shoe2", "SN-m_shoe2", "DTSY1352", "c1", 2, "u1",
+                                       BillingMode.CLOUD_BILLED)])
+    with_phone = services.sales.open_account(admin, site_id, "Key cutter", ["m_shoe2"], phone="+8613600001111",
+                                             request_id=new_request_token()).account.account_id
+    page = staff.get(f"/sites/{site_id}/accounts/{with_phone}")
+    shown = staff.post_form(f"/sites/{site_id}/invitations", {"account_id": with_phone, **hidden_tokens(page)})
+    invitation_id = re.search(r"/invitations/([^/]+)/sms", shown.body.decode())
+    assert invitation_id is not None
+    sent = staff.post_form(f"/sites/{site_id}/invitations/{invitation_id.group(1)}/sms", hidden_tokens(shown))
+    assert sent.status_code == 200 and 'id="invitation-sent"' in sent.body.decode()
+    sms = [m for m in services.alarms.outbox(op) if m.recipient == "+8613600001111"]
+    assert len(sms) == 1 and f"/t/{op}/invite/{invitation_id.group(1)}" in sms[0].text
