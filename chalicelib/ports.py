@@ -8,27 +8,28 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.accounts import ClosingRecord, CustomerAccount
-from chalicelib.domain.alarms import Alarm, AlarmState
-from chalicelib.domain.bridges import Bridge, BridgeConnection, BridgeStatus, TunnelState
-from chalicelib.domain.commands import CommandRecord
-from chalicelib.domain.daily import DayFigures
-from chalicelib.domain.delivery import Delivery
-from chalicelib.domain.ledger import Entry
-from chalicelib.domain.meter_money import MeterMoney
-from chalicelib.domain.notifications import PlannedMessage
-from chalicelib.domain.oplog import OperationRecord
-from chalicelib.domain.outbox import OutboxMessage
-from chalicelib.domain.payments import IntentState, PaymentRecord, PaymentSettings
-from chalicelib.domain.readings import Reading, StoredState, Usage
-from chalicelib.domain.sessions import Session
-from chalicelib.domain.staff import StaffUser
-from chalicelib.domain.tariffs import Tariff, TariffHistory
-from chalicelib.domain.tenancy import Building, Collector, Meter, PropertyOperator, Site, SiteNode, Unit
-from chalicelib.domain.tenants import Invitation, TenantUser
-
-if TYPE_CHECKING:  # the import page's module loads on its first request, not with every cold start
+# Names in annotations only (this module is imported by most services, so by `import app`): loading every domain
+# module here would cost each cold start; the import page's module in particular loads on its first request.
+if TYPE_CHECKING:
+    from chalicelib.domain.accounts import ClosingRecord, CustomerAccount
+    from chalicelib.domain.alarms import Alarm, AlarmState
+    from chalicelib.domain.bridges import Bridge, BridgeConnection, BridgeStatus, TunnelState
+    from chalicelib.domain.commands import CommandRecord
+    from chalicelib.domain.daily import DayFigures
+    from chalicelib.domain.delivery import Delivery
+    from chalicelib.domain.ledger import Entry
     from chalicelib.domain.meter_import import ImportJournal, MeterImportBatch
+    from chalicelib.domain.meter_money import MeterMoney
+    from chalicelib.domain.notifications import PlannedMessage
+    from chalicelib.domain.oplog import OperationRecord
+    from chalicelib.domain.outbox import OutboxMessage
+    from chalicelib.domain.payments import IntentState, PaymentRecord, PaymentSettings
+    from chalicelib.domain.readings import Reading, StoredState, Usage
+    from chalicelib.domain.sessions import Session
+    from chalicelib.domain.staff import StaffUser
+    from chalicelib.domain.tariffs import Tariff, TariffHistory
+    from chalicelib.domain.tenancy import Building, Collector, Meter, PropertyOperator, Site, SiteNode, Unit
+    from chalicelib.domain.tenants import Invitation, TenantUser
 
 
 class Clock(Protocol):

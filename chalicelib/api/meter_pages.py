@@ -13,9 +13,8 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.errors import DomainError, ValidationError
-from chalicelib.domain.history import chart
-from chalicelib.services.meter_control import Operation, parse_operation
-from chalicelib.services.meter_page import EXPORT_COLUMNS, export_row
+from chalicelib.domain.history import EXPORT_COLUMNS, chart, export_row
+from chalicelib.domain.remote_ops import Operation, parse_operation
 from chalicelib.web.guards import api, json_response, page
 from chalicelib.web.http import FORM_TYPES, first, form_fields, json_object, query_params, redirect, string_list
 from chalicelib.web.views import render

@@ -4,7 +4,7 @@ operator's payments list and payment settings (pages and JSON)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 from chalice.app import Response
@@ -13,14 +13,16 @@ from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import DomainError
+from chalicelib.domain.ledger import new_request_token
 from chalicelib.domain.money import format_amount
 from chalicelib.domain.tenants import TenantActor
-from chalicelib.services.payments import PaymentLine
-from chalicelib.services.sales import new_request_token
 from chalicelib.web.guards import api, json_response, page
 from chalicelib.web.http import FORM_TYPES, first, form_fields, query_params
 from chalicelib.web.tenant_guards import tenant_page
 from chalicelib.web.views import render
+
+if TYPE_CHECKING:
+    from chalicelib.services.payments import PaymentLine
 
 bp = Blueprint(__name__)
 REFRESH_S = 2  # the top-up's status page looks again this often until the credit is in

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 from chalice.app import Response
@@ -13,8 +13,10 @@ from chalicelib.domain.actor import Actor
 from chalicelib.domain.ledger import Entry
 from chalicelib.domain.money import format_amount
 from chalicelib.domain.receipts import format_energy_centi_kwh
-from chalicelib.ports import StoredAccount
-from chalicelib.services.sales import MeterAccountView, SaleLine
+
+if TYPE_CHECKING:
+    from chalicelib.ports import StoredAccount
+    from chalicelib.services.sales import MeterAccountView, SaleLine
 from chalicelib.web.guards import api, json_response
 from chalicelib.web.http import json_object, query_params, string_list, text_field
 

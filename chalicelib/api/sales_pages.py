@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from chalice import Blueprint
@@ -13,11 +13,15 @@ from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.errors import DomainError
-from chalicelib.ports import StoredAccount
-from chalicelib.services.sales import SALE_KINDS, new_request_token
+from chalicelib.domain.ledger import EntryKind, new_request_token
 from chalicelib.web.guards import page
 from chalicelib.web.http import FORM_TYPES, first, form_fields, query_params, redirect
 from chalicelib.web.views import render
+
+if TYPE_CHECKING:
+    from chalicelib.ports import StoredAccount
+
+SALE_KINDS = tuple(kind.value for kind in EntryKind)
 
 bp = Blueprint(__name__)
 

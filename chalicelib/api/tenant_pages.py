@@ -18,8 +18,7 @@ from chalicelib.domain.errors import AccountLocked, DomainError, PermissionDenie
 from chalicelib.domain.history import chart
 from chalicelib.domain.sessions import Session
 from chalicelib.domain.tenancy import validate_code
-from chalicelib.domain.tenants import TenantActor
-from chalicelib.services.tenant_auth import invitation_path
+from chalicelib.domain.tenants import TenantActor, invitation_path
 from chalicelib.web.guards import page, signer
 from chalicelib.web.http import FORM_TYPES, cookie_header, cookies, first, form_fields, query_params, redirect
 from chalicelib.web.tenant_guards import TENANT_COOKIE, tenant_cookie, tenant_error, tenant_page

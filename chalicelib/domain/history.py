@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -95,3 +95,16 @@ def spent_in_window(balance_then_minor: int | None, balance_now_minor: int | Non
     if balance_then_minor is None or balance_now_minor is None:
         return 0
     return max(balance_then_minor + credit_added_minor - balance_now_minor, 0)
+
+
+EXPORT_COLUMNS = ("energy_total", "energy_sharp", "energy_peak", "energy_flat", "energy_valley", "voltage",
+                  "current", "active_power", "remaining_amount", "purchase_count", "relay_state", "control_mode")
+
+
+def export_row(at: datetime, values: dict[str, object]) -> list[datetime | int | Decimal | None]:
+    """A reading as spreadsheet cells: exact decimals stay Decimal, counts stay integers."""
+    cells: list[datetime | int | Decimal | None] = [at]
+    for name in EXPORT_COLUMNS:
+        value = values.get(name)
+        cells.append(value if value is None or isinstance(value, int) else Decimal(str(value)))
+    return cells

@@ -33,6 +33,7 @@ collide on the id even when they come from different requests: a second reversal
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -125,6 +126,11 @@ def cashier_request_id(token: str) -> str:
 
 def charge_request_id(meter_id: str, interval_start: datetime) -> str:
     return f"charge:{meter_id}:{interval_start.isoformat()}"
+
+
+def new_request_token() -> str:
+    """Put in each sale form when it is shown, so a double submit or a retry posts once."""
+    return secrets.token_urlsafe(12)
 
 
 def entry_id_for(operator_id: str, request_id: str) -> str:

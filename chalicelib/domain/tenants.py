@@ -104,3 +104,8 @@ class Invitation:
 
     def usable(self, now: datetime) -> bool:
         return self.used_by is None and now < self.expires_at
+
+
+def invitation_path(invitation: Invitation) -> str:
+    """Where an invitation is accepted (the link and QR code add the host)."""
+    return f"/t/{invitation.operator_id}/invite/{invitation.invitation_id}"

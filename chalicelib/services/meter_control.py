@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.access import Permission
@@ -24,6 +23,7 @@ from chalicelib.domain.bridges import Bridge
 from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.errors import NotFound, ValidationError
 from chalicelib.domain.oplog import OperationRecord
+from chalicelib.domain.remote_ops import MODE_REGISTER, Operation, SupplyMode, parse_operation
 from chalicelib.domain.settings import effective_settings
 from chalicelib.domain.tariffs import RatePrices
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
@@ -39,30 +39,9 @@ SettingsValues = Callable[[Site, Meter], dict[str, Decimal | int]]  # one meter'
 MAX_BATCH = 1000
 
 
-class SupplyMode(StrEnum):
-    PREPAID_CONTROL = "prepaid-control"
-    KEEP_POWER = "keep-power"
-    TRIP = "trip"
-
-
-class Operation(StrEnum):
-    """What a batch can do to each meter it names (SPEC 15.2–15.4)."""
-
-    TRIP = "trip"
-    KEEP_POWER = "keep-power"
-    PREPAID_CONTROL = "prepaid-control"
-    SETTINGS = "settings"  # the site's alarm amounts and hoarding limit
-    PRICES = "prices"  # the tariff prices in force now
-
-    @property
-    def mode(self) -> SupplyMode | None:
-        return SupplyMode(self.value) if self.value in {m.value for m in SupplyMode} else None
-
-
 PricesFor = Callable[[list[Meter]], dict[str, RatePrices]]
 
 
-MODE_REGISTER = {SupplyMode.PREPAID_CONTROL: 0, SupplyMode.KEEP_POWER: 1, SupplyMode.TRIP: 2}
 
 
 @dataclass(frozen=True)
@@ -70,14 +49,6 @@ class BatchOutcome:
     batch_id: str
     records: list[CommandRecord]
     skipped: dict[str, str]  # meter id → why no command was sent
-
-
-def parse_operation(text: str) -> Operation:
-    try:
-        return Operation((text or "").strip().lower())
-    except ValueError as error:
-        raise ValidationError(f"operation is one of {', '.join(o.value for o in Operation)}",
-                              field="operation") from error
 
 
 class MeterControl:

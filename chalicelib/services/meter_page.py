@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.access import Permission
 from chalicelib.domain.actor import Actor
 from chalicelib.domain.commands import CommandRecord
 from chalicelib.domain.errors import NotFound, ValidationError
+from chalicelib.domain.history import EXPORT_COLUMNS as EXPORT_COLUMNS
 from chalicelib.domain.history import DayLine, daily_lines
+from chalicelib.domain.history import export_row as export_row
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.meter_state import Condition, MeterState, condition, state_from_values
 from chalicelib.domain.readings import StoredState
@@ -22,8 +23,6 @@ from chalicelib.ports import Clock, MoneyRepository, ReadingsRepository, TariffR
 from chalicelib.services.scoping import site_in_scope
 
 MAX_DAYS = 366
-EXPORT_COLUMNS = ("energy_total", "energy_sharp", "energy_peak", "energy_flat", "energy_valley", "voltage",
-                  "current", "active_power", "remaining_amount", "purchase_count", "relay_state", "control_mode")
 
 
 @dataclass(frozen=True)
@@ -104,12 +103,3 @@ class MeterPages:
 
 def _start_ms(day: date, zone: ZoneInfo) -> int:
     return int(datetime.combine(day, time(0), zone).timestamp() * 1000)
-
-
-def export_row(at: datetime, values: dict[str, object]) -> list[datetime | int | Decimal | None]:
-    """A reading as spreadsheet cells: exact decimals stay Decimal, counts stay integers."""
-    cells: list[datetime | int | Decimal | None] = [at]
-    for name in EXPORT_COLUMNS:
-        value = values.get(name)
-        cells.append(value if value is None or isinstance(value, int) else Decimal(str(value)))
-    return cells

@@ -8,7 +8,6 @@ the operation log record (services.money_posting). Delivery to the meter happens
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -30,6 +29,7 @@ from chalicelib.domain.ledger import (
     reversal_entry_id,
     stripe_request_id,
 )
+from chalicelib.domain.ledger import new_request_token as new_request_token  # where forms and tests get it
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.money import format_amount, parse_amount
 from chalicelib.domain.readings import StoredState
@@ -86,11 +86,6 @@ class SaleLine:
         if not self.entry.delivers_to_meter:
             return "not-needed"
         return self.delivery.state.value if self.delivery is not None else "pending"
-
-
-def new_request_token() -> str:
-    """Put in each sale form when it is shown, so a double submit or a retry posts once."""
-    return secrets.token_urlsafe(12)
 
 
 def _token(text: str) -> str:

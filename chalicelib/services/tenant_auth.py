@@ -204,7 +204,3 @@ class TenantAuth:
             raise NotFound("no such tenant")
         return user
 
-
-def invitation_path(invitation: Invitation) -> str:
-    return f"/t/{invitation.operator_id}/invite/{invitation.invitation_id}"
-
