@@ -9,6 +9,7 @@ the operation log record (services.money_posting). Delivery to the meter happens
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -58,6 +59,7 @@ from chalicelib.services.scoping import site_in_scope
 PriceNow = Callable[[Meter], int | None]  # the meter's energy price in force now, 1/10000 per kWh
 Delivered = Callable[[str, str], object]  # (operator, meter): credit was queued, send it now
 MAX_TOP_UP_MINOR = 10_000_000  # one sale at most 100,000.00: a typo guard, below any hoarding limit in use
+_price_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="price-lookup")
 
 
 @dataclass(frozen=True)
@@ -210,11 +212,16 @@ class SalesDesk:
         meter = self._meter(actor, site_id, meter_id)
         request_id = cashier_request_id(_token(request_id))
         paid_by = _channel(channel)
-        quantity = self._quantity(meter, amount, energy)
-        return self._post(actor, meter, request_id, "sale.create", quantity.amount_minor,
-                          lambda account, balance, request: account_rules.sell(
-                              account, meter.meter_id, quantity, balance_minor=balance, policy=self._policy(meter),
-                              request=request), paid_by)
+        quantity, priced = self._quantity(meter, amount, energy)
+        policy = self._policy(meter)
+
+        def rule(account: account_rules.CustomerAccount, balance: int, request: Request) -> Entry:
+            # A sale of an amount only records the price in force: it was looked up meanwhile (see _quantity).
+            sold = quantity if priced is None else replace(quantity, price_e4=priced.result())
+            return account_rules.sell(account, meter.meter_id, sold, balance_minor=balance, policy=policy,
+                                      request=request)
+
+        return self._post(actor, meter, request_id, "sale.create", quantity.amount_minor, rule, paid_by)
 
     def refund(self, actor: Actor, site_id: str, meter_id: str, *, request_id: str, amount: str,
                channel: str = "cash") -> Entry:
@@ -332,16 +339,20 @@ class SalesDesk:
             self.balance_moved(meter.operator_id, meter.site_id, meter.meter_id, before.credit_minor,
                                before.credit_minor + entry.credit_change(meter.meter_id))
 
-    def _quantity(self, meter: Meter, amount: str, energy: str) -> account_rules.SaleQuantity:
+    def _quantity(self, meter: Meter, amount: str,
+                  energy: str) -> tuple[account_rules.SaleQuantity, Future[int | None] | None]:
+        """What is sold. An amount needs the price in force only to record it, so that lookup (a few queries)
+        runs beside the sale's own reads and is returned as a future; energy needs the price to know the amount."""
         if bool((amount or "").strip()) == bool((energy or "").strip()):
             raise ValidationError("give an amount or an energy, not both", field="amount")
-        price = self._price_now(meter)
         if (amount or "").strip():
-            return account_rules.SaleQuantity(parse_amount(amount, field="amount"), price_e4=price)
+            sold = account_rules.SaleQuantity(parse_amount(amount, field="amount"))
+            return sold, _price_lookups.submit(self._price_now, meter)
         kwh = Decimal(parse_amount(energy, field="energy"))  # 0.01 kWh steps, parsed exactly like an amount
+        price = self._price_now(meter)
         if price is None:
             raise ValidationError("the site has no tariff: sell an amount instead", field="energy")
-        return account_rules.SaleQuantity.of_energy(int(kwh), price)
+        return account_rules.SaleQuantity.of_energy(int(kwh), price), None
 
     def _policy(self, meter: Meter) -> account_rules.SalesPolicy:
         site = self._tenancy.get_site(meter.operator_id, meter.site_id) or Site(meter.operator_id, meter.site_id, "")

@@ -291,3 +291,18 @@ def test_closing_needs_a_fresh_final_reading(desk: Desk) -> None:
     services.readings.put_states(op, desk.site_id, [stale])
     with pytest.raises(ValidationError, match="fresh reading"):
         services.account_changes.close(desk.admin, desk.site_id, account_id, request_id=new_request_token())
+
+
+def test_a_sale_records_the_price_in_force_and_energy_sales_are_priced_exactly(desk: Desk) -> None:
+    services = get_services()
+    services.tariffs.add_site_version(desk.admin, desk.site_id, {
+        "effective_from": "2026-01-01T00:00:00+08:00",
+        "prices": {"sharp": "0.8000", "peak": "0.8000", "flat": "0.8000", "valley": "0.8000"},
+        "schedule": [{"starts_on": [1, 1], "bands": [["00:00", "flat"]]}]})
+    _open(desk, desk.prepaid)
+    by_amount = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(),
+                                    amount="20.00")
+    by_energy = services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(),
+                                    energy="12.34")
+    assert (by_amount.amount_minor, by_amount.energy_price_e4) == (2_000, 8_000)
+    assert (by_energy.amount_minor, by_energy.energy_centi_kwh, by_energy.energy_price_e4) == (987, 1_234, 8_000)
