@@ -34,13 +34,12 @@ from bench.bench_sale_to_power import (
     TURNAROUND_MS,
     WARM_UP,
     Probe,
+    await_power,
     baseline_seconds,
-    control,
     open_account,
     stages,
     summarize_calls,
     trip,
-    wait,
 )
 from bench.stack_site import BenchSite, bench_site
 from bench.timing import percentile, ratio_result
@@ -97,10 +96,9 @@ def post_event(base_url: str, event: Event) -> dict[str, Any]:
 
 def pay_once(site: BenchSite, probe: Probe, tenant: Any) -> tuple[float, dict[str, float], dict[str, list[str]]]:
     """One timed payment: seconds from the webhook's POST to delivered + relay closed, its stages, its calls."""
-    from chalicelib.domain.delivery import DeliveryState
     from chalicelib.domain.ledger import entry_id_for, stripe_request_id
 
-    meter, op = site.meters[0], site.actor.operator_id
+    op = site.actor.operator_id
     trip(site)
     intent_id, events = paid_events(tenant, site)
     first = next(e for e in events if b'"payment_intent.succeeded"' in e[0])
@@ -118,23 +116,7 @@ def pay_once(site: BenchSite, probe: Probe, tenant: Any) -> tuple[float, dict[st
     later = threading.Thread(target=lambda: [post_event(base_url, e) for e in rest], daemon=True)
     later.start()  # Stripe sends the session's event too; it finds the payment settled
 
-    def delivered() -> bool:
-        money = probe.unwatched["money.money"](op, meter.meter_id)
-        found = money.delivery(entry_id) if money is not None else None
-        if found is not None and found.state is DeliveryState.FAILED:
-            raise RuntimeError(f"delivery failed: {found.failure}")
-        return found is not None and found.state is DeliveryState.DELIVERED
-
-    deadline = time.monotonic() + TIMEOUT_S
-    while not delivered():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"payment {intent_id} was not delivered within {TIMEOUT_S} s")
-        marks.signal.wait(POLL_S)
-        marks.signal.clear()
-    confirmed = time.perf_counter()
-    wait(lambda: control(site, f"/meters/{meter.collector_id}/{meter.address}")["relay"] == "closed",
-         "the simulated relay to close", every_s=0.005)
-    done = time.perf_counter()
+    confirmed, done = await_power(site, probe, marks, entry_id, f"payment {intent_id}")
     marks.handled.wait(5)
     later.join(TIMEOUT_S)
     probe.all_calls.extend(call for call in marks.calls if started <= call[1] <= done)

@@ -172,7 +172,6 @@ def trip(site: BenchSite) -> None:
 def sell_once(site: BenchSite, probe: Probe) -> tuple[float, dict[str, float], dict[str, list[str]]]:
     """One timed sale: seconds to delivered + relay closed, its stages in seconds, and its repository calls."""
     from chalicelib.bootstrap import get_services
-    from chalicelib.domain.delivery import DeliveryState
     from chalicelib.services.sales import new_request_token
 
     services, meter = get_services(), site.meters[0]
@@ -182,10 +181,22 @@ def sell_once(site: BenchSite, probe: Probe) -> tuple[float, dict[str, float], d
     started = time.perf_counter()
     entry = services.sales.sell(site.actor, site.site_id, meter.meter_id, request_id=new_request_token(),
                                 amount=SALE_AMOUNT)
+    confirmed, done = await_power(site, probe, marks, entry.entry_id, f"sale {entry.entry_id}")
+    marks.handled.wait(5)  # the result's handler finishes its tail (state merge, next pump): not timed
+    probe.all_calls.extend(call for call in marks.calls if started <= call[1] <= done)
+    return done - started, *stages(marks, started, confirmed, done)
+
+
+def await_power(site: BenchSite, probe: Probe, marks: Marks, entry_id: str, what: str) -> tuple[float, float]:
+    """Wait until the entry's credit is confirmed delivered, then until the simulated relay is closed: the
+    perf_counter times of both."""
+    from chalicelib.domain.delivery import DeliveryState
+
+    meter = site.meters[0]
 
     def delivered() -> bool:
         money = probe.unwatched["money.money"](site.actor.operator_id, meter.meter_id)
-        found = money.delivery(entry.entry_id) if money is not None else None
+        found = money.delivery(entry_id) if money is not None else None
         if found is not None and found.state is DeliveryState.FAILED:
             raise RuntimeError(f"delivery failed: {found.failure}")
         return found is not None and found.state is DeliveryState.DELIVERED
@@ -193,16 +204,13 @@ def sell_once(site: BenchSite, probe: Probe) -> tuple[float, dict[str, float], d
     deadline = time.monotonic() + TIMEOUT_S
     while not delivered():  # woken by each money commit (the settling one among them), or every POLL_S
         if time.monotonic() > deadline:
-            raise TimeoutError(f"sale {entry.entry_id} was not delivered within {TIMEOUT_S} s")
+            raise TimeoutError(f"{what} was not delivered within {TIMEOUT_S} s")
         marks.signal.wait(POLL_S)
         marks.signal.clear()
     confirmed = time.perf_counter()
     wait(lambda: control(site, f"/meters/{meter.collector_id}/{meter.address}")["relay"] == "closed",
          "the simulated relay to close", every_s=0.005)
-    done = time.perf_counter()
-    marks.handled.wait(5)  # the result's handler finishes its tail (state merge, next pump): not timed
-    probe.all_calls.extend(call for call in marks.calls if started <= call[1] <= done)
-    return done - started, *stages(marks, started, confirmed, done)
+    return confirmed, time.perf_counter()
 
 
 def stages(marks: Marks, started: float, confirmed: float,

@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -610,7 +611,7 @@ class _CellReader:
         self.row.collector = found
 
     def address(self, text: str) -> None:
-        number = int(float(text)) if _WHOLE.match(text) else 0
+        number = int(Decimal(text)) if _WHOLE.match(text) else 0
         if 1 <= number <= 247:
             self.row.address = number
         else:
@@ -715,7 +716,7 @@ def parse_ct_ratio(text: str) -> int | None:
     """``200`` or ``200/5`` (primary over secondary, which must divide exactly) → 40; 1-10000."""
     ratio: int | None = None
     if _WHOLE.match(text):
-        ratio = int(float(text))
+        ratio = int(Decimal(text))
     elif match := _RATIO.match(text):
         primary, secondary = int(match[1]), int(match[2])
         ratio = primary // secondary if secondary and primary % secondary == 0 else None

@@ -13,7 +13,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from chalicelib.domain import accounts as account_rules
 from chalicelib.domain.access import Permission
@@ -34,7 +33,7 @@ from chalicelib.domain.ledger import new_request_token as new_request_token  # w
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.money import format_amount, parse_amount
 from chalicelib.domain.readings import StoredState
-from chalicelib.domain.receipts import Receipt, receipt_number_for
+from chalicelib.domain.receipts import Receipt
 from chalicelib.domain.settings import effective_settings
 from chalicelib.domain.tenancy import BillingMode, Meter, Site, check_id
 from chalicelib.ports import (
@@ -54,6 +53,7 @@ from chalicelib.services.money_posting import (
     spendable_balance,
     stored_entry,
 )
+from chalicelib.services.receipts import compose_receipt
 from chalicelib.services.scoping import site_in_scope
 
 PriceNow = Callable[[Meter], int | None]  # the meter's energy price in force now, 1/10000 per kWh
@@ -407,28 +407,7 @@ class SalesDesk:
         return self._receipt(operator_id, meter, self._lines(operator_id, [entry])[0])
 
     def _receipt(self, op: str, meter: Meter, line: SaleLine) -> Receipt:
-        entry = line.entry
-        if entry.kind not in RECEIPTED or entry.channel is Channel.SYSTEM:
-            raise NotFound("this entry has no receipt")
-        operator, site = self._tenancy.get_operator(op), self._tenancy.get_site(op, meter.site_id)
-        unit = next((u for u in self._tenancy.list_units(op, meter.site_id) if u.unit_id == meter.unit_id), None)
-        stored = self._money.account(op, entry.account_id)
-        delivery = line.delivery
-        return Receipt(
-            receipt_number=receipt_number_for(op, entry.entry_id), kind=entry.kind.value,
-            operator_name=operator.name if operator else op, site_name=site.name if site else meter.site_id,
-            unit=unit.number if unit else meter.unit_id, customer_name=stored.account.customer.name if stored else "",
-            meter_id=meter.meter_id, meter_serial=meter.serial, amount_minor=entry.amount_minor,
-            currency=operator.currency if operator else "CNY", energy_price_e4=entry.energy_price_e4,
-            energy_centi_kwh=entry.energy_centi_kwh,
-            purchase_count=delivery.count if delivery and delivery.state.value == "delivered" else None,
-            # A cloud-billed meter's credit is the ledger's: it is there the moment the entry is.
-            delivery_state=delivery.state.value if delivery else ("delivered" if not entry.delivers_to_meter
-                                                                  else "pending"),
-            cashier=entry.actor, channel=entry.channel.value,
-            issued_at=entry.created_at.astimezone(ZoneInfo(operator.timezone if operator else "UTC")),
-            reason=entry.reason,
-            reverses_receipt=receipt_number_for(op, entry.reverses) if entry.reverses else None)
+        return compose_receipt(self._tenancy, self._money, op, meter, line)
 
     def lines_of(self, operator_id: str, meter_id: str) -> list[SaleLine]:
         """A meter's entries with their delivery states, oldest first (callers check who may see them)."""
@@ -464,5 +443,3 @@ def _check_month(month: str) -> None:
         raise ValidationError("month as YYYY-MM", field="month") from error
 
 
-SALE_KINDS = tuple(k.value for k in EntryKind)
-RECEIPTED = frozenset({EntryKind.SALE, EntryKind.REFUND, EntryKind.REVERSAL})

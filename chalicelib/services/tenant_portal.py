@@ -25,12 +25,12 @@ from chalicelib.domain.tenants import TenantActor
 from chalicelib.ports import AlarmRepository, Clock, MoneyRepository, ReadingsRepository, TenancyRepository
 from chalicelib.services.meter_page import MeterPages
 from chalicelib.services.money_posting import spendable_balance
+from chalicelib.services.receipts import RECEIPTED
 from chalicelib.services.sales import SaleLine, SalesDesk
 
 RATE_WINDOW_DAYS = 7
 HISTORY_DAYS = 30
 RATES = ("sharp", "peak", "flat", "valley")
-RECEIPTED = (EntryKind.SALE, EntryKind.REFUND, EntryKind.REVERSAL)
 PricesFor = Callable[[list[Meter]], dict[str, RatePrices]]
 
 

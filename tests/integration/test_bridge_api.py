@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from chalice.test import Client
 
-from app import app
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.tenancy import Collector, Site, Transport
 from chalicelib.services.audit import operation
 from tests.conftest import OperatorFixture
 from tests.integration.test_json_api import auth, token_for
-
-
-@pytest.fixture()
-def client(ddb: str) -> Iterator[Client]:
-    with Client(app) as test_client:
-        yield test_client
 
 
 def make_site(operator: OperatorFixture) -> str:

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from chalice.test import Client
 
-from app import app
 from tests.conftest import OperatorFixture
-
-
-@pytest.fixture()
-def client(ddb: str) -> Iterator[Client]:
-    with Client(app) as test_client:
-        yield test_client
 
 
 def token_for(client: Client, company: str, username: str, password: str) -> str:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from html import unescape
 
 import pytest
 from chalice.test import Client, HTTPResponse
 
-from app import app
 from chalicelib.api.settings_pages import XLSX_CONTENT_TYPE
 from chalicelib.bootstrap import get_services
 from tests.conftest import OperatorFixture
@@ -25,18 +23,6 @@ from tests.integration.meter_import_support import (
 from tests.integration.portal_client import PortalClient, hidden_tokens
 
 pytestmark = pytest.mark.ddb
-
-
-@pytest.fixture()
-def portal(ddb: str) -> Iterator[PortalClient]:
-    with Client(app) as client:
-        yield PortalClient(client)
-
-
-@pytest.fixture()
-def client(ddb: str) -> Iterator[Client]:
-    with Client(app) as test_client:
-        yield test_client
 
 
 def meter_ids(operator_id: str, site_id: str) -> set[str]:

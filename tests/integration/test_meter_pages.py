@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 import json
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from chalice.test import Client
 
-from app import app
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.history import chart, daily_lines
 from chalicelib.domain.readings import StoredState
@@ -22,12 +20,6 @@ from chalicelib.services.audit import operation
 from tests.conftest import OperatorFixture
 from tests.integration.portal_client import PortalClient, hidden_tokens
 from tests.integration.test_json_api import auth, token_for
-
-
-@pytest.fixture()
-def client(ddb: str) -> Iterator[Client]:
-    with Client(app) as test_client:
-        yield test_client
 
 
 def _site_with_history(operator: OperatorFixture) -> str:

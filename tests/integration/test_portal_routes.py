@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from chalice.test import Client
-
-from app import app
 from tests.conftest import OperatorFixture
 from tests.integration.portal_client import PortalClient, hidden_tokens
-
-
-@pytest.fixture()
-def portal(ddb: str) -> Iterator[PortalClient]:
-    with Client(app) as client:
-        yield PortalClient(client)
 
 
 def test_pages_need_a_login(portal: PortalClient) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from chalice.test import Client
 
-from app import app
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.readings import StoredState
 from chalicelib.domain.tenancy import BillingMode, Meter, Site
@@ -20,12 +17,6 @@ from chalicelib.services.audit import operation
 from tests.conftest import OperatorFixture
 from tests.integration.portal_client import PortalClient, hidden_tokens
 from tests.integration.test_json_api import auth, token_for
-
-
-@pytest.fixture()
-def client(ddb: str) -> Iterator[Client]:
-    with Client(app) as test_client:
-        yield test_client
 
 
 def _site(operator: OperatorFixture) -> str:

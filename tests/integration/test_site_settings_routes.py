@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import unescape
@@ -14,7 +13,6 @@ from html import unescape
 import pytest
 from chalice.test import Client, HTTPResponse
 
-from app import app
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.access import Role
 from chalicelib.domain.readings import StoredState
@@ -26,12 +24,6 @@ from tests.integration.portal_client import PortalClient, hidden_tokens
 from tests.integration.test_json_api import auth, token_for
 
 pytestmark = pytest.mark.ddb
-
-
-@pytest.fixture()
-def client(ddb: str) -> Iterator[Client]:
-    with Client(app) as test_client:
-        yield test_client
 
 
 def portal_for(client: Client, operator: OperatorFixture) -> PortalClient:

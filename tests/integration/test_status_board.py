@@ -7,7 +7,6 @@ import html
 import io
 import secrets
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,12 +82,6 @@ def make_site(operator: OperatorFixture, meters: Meters = SAMPLE) -> str:
         services.sales.open_account(admin_actor(operator), site_id, "Tea house", opened[start:start + 10],
                                     request_id=new_request_token())
     return site_id
-
-
-@pytest.fixture()
-def portal(ddb: str) -> Iterator[PortalClient]:
-    with Client(app) as client:
-        yield PortalClient(client)
 
 
 def logged_in(portal: PortalClient, operator: OperatorFixture) -> PortalClient:

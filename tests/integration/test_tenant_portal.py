@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from chalice.test import Client
 
-from app import app
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.readings import StoredState
 from chalicelib.domain.tenancy import BillingMode, Meter, Site
@@ -22,12 +19,6 @@ from tests.integration.portal_client import PortalClient, hidden_tokens
 from tests.support.cloud_stack import admin_actor
 
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
-
-
-@pytest.fixture()
-def client(ddb: str) -> Iterator[Client]:
-    with Client(app) as test_client:
-        yield test_client
 
 
 def _shop(operator: OperatorFixture, name: str, meter_id: str) -> tuple[str, str]:
