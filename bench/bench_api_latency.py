@@ -82,7 +82,8 @@ def build_site(op: str) -> str:
     services.readings.put_states(op, site_id, states)
     moneys = [MeterMoney.new(op, site_id, f"m{n}", BillingMode.PREPAID_METER, 7) for n in range(METERS)]
     connection = services.readings._connection  # the one botocore connection every repository shares
-    put_items(connection, (_money_item(m if n % 10 == 9 else _opened(m, n), now) for n, m in enumerate(moneys)))
+    items = [_money_item(m if n % 10 == 9 else _opened(m, n), now) for n, m in enumerate(moneys)]
+    put_items(connection, ((item.Meta.table_name, item.serialize()) for item in items))
     return site_id
 
 

@@ -20,8 +20,9 @@ from chalicelib.services.alarm_watch import AlarmWatch, MeterSighting
 from chalicelib.services.consumption import ConsumptionBilling, PricePush
 from chalicelib.services.reading_plan import DecodedRead, decode_result, meters_in
 
-# The meters' previous states are fetched while the run is decoded: both are needed, neither needs the other.
-_state_lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="state-lookup")
+# The meters' previous states and cloud-billed meters' ledger balances are fetched while the run is decoded: all are
+# needed, none needs another.
+_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-lookup")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ class ReadingIngest:
     def ingest(self, operator_id: str, site_id: str, collector_id: str, result: BatchResult,
                meters: list[Meter], now: datetime) -> IngestOutcome:
         on_bus = {m.meter_id: m for m in meters if m.collector_id == collector_id}
-        previous = _state_lookups.submit(self._readings.get_states, operator_id, site_id, meters_in(result, on_bus))
+        previous = _lookups.submit(self._readings.get_states, operator_id, site_id, meters_in(result, on_bus))
+        cloud_billed = [m for m, meter in on_bus.items() if meter.billing_mode is BillingMode.CLOUD_BILLED]
+        balances = _lookups.submit(self.ledger_balances, operator_id, cloud_billed) \
+            if cloud_billed and self.ledger_balances is not None and self._alarms is not None else None
         reads = decode_result(result, on_bus)
         answered = [r for r in reads if r.answered]
         # Readings are keyed by meter and time, so a re-sent run rewrites the same items: idempotent.
@@ -62,23 +66,12 @@ class ReadingIngest:
         if states and self._billing is not None:
             states, usage, pushes = self._billing.bill(operator_id, site_id, on_bus, befores, states)
         if states and self._alarms is not None:
-            ledger = self._ledger(operator_id, on_bus, usage)
+            ledger = _after_charges(balances.result(), usage) if balances is not None else {}
             states = self._with_alarms(operator_id, site_id, states, {r.meter_id for r in answered}, now, ledger)
         self._readings.put_run(operator_id, site_id, readings, states, usage)
         if not states:  # a re-sent or late run: every meter already holds a newer state
             return IngestOutcome(duplicate=True, answered=len(answered))
         return IngestOutcome(False, len(answered), len(reads) - len(answered), tuple(pushes), tuple(usage))
-
-    def _ledger(self, operator_id: str, on_bus: Mapping[str, Meter], usage: list[Usage]) -> dict[str, int]:
-        """Cloud-billed meters' balances once this run's charges are posted (they are, right after storing)."""
-        cloud = [m for m, meter in on_bus.items() if meter.billing_mode is BillingMode.CLOUD_BILLED]
-        if not cloud or self.ledger_balances is None:
-            return {}
-        balances = self.ledger_balances(operator_id, cloud)
-        for used in usage:
-            if used.meter_id in balances:
-                balances[used.meter_id] -= used.charge_minor
-        return balances
 
     def _with_alarms(self, operator_id: str, site_id: str, states: list[StoredState], answered: set[str],
                      now: datetime, ledger: dict[str, int]) -> list[StoredState]:
@@ -87,6 +80,15 @@ class ReadingIngest:
                                    s.missed_cycles, s.alarms, ledger.get(s.meter_id)) for s in states]
         judged = self._alarms.judge(operator_id, site_id, sightings, now)
         return [replace(s, alarms=judged.get(s.meter_id, s.alarms)) for s in states]
+
+
+def _after_charges(balances: dict[str, int], usage: list[Usage]) -> dict[str, int]:
+    """Balances once this run's charges are posted (they are, right after storing): what the alarm rules judge."""
+    charged = dict(balances)
+    for used in usage:
+        if used.meter_id in charged:
+            charged[used.meter_id] -= used.charge_minor
+    return charged
 
 
 def _next_states(reads: list[DecodedRead], current: dict[str, StoredState]) -> list[StoredState]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 
-from gateway_bridge.codec import ReadBlock, Value, decode, plan_reads
+from gateway_bridge.codec import ReadBlock, Value, plan_reads
 from gateway_bridge.profiles import Entry, Profile, ProfileError, load_profile
 from gateway_bridge.protocol import Batch, BatchResult, Txn
 from gateway_bridge.rtu import ExceptionReply, FrameError, RegistersReply, build_read_request, parse_response
@@ -36,6 +37,39 @@ def blocks_for(model: str) -> tuple[ReadBlock, ...]:
 def entries_in(model: str, start: int, count: int) -> tuple[Entry, ...]:
     """The readable entries lying wholly inside a block (what ``codec.decode_block`` finds, looked up once)."""
     return tuple(e for e in profile_for(model).entries if e.readable and start <= e.address and e.end <= start + count)
+
+
+@dataclass(frozen=True)
+class FieldLayout:
+    """Where an entry's value lies in a block's register bytes, and how it reads (``codec.decode``'s rule)."""
+
+    name: str
+    first: int  # byte offsets in the block's register data
+    end: int
+    signed: bool
+    exponent: int | None  # power of ten of a scaled entry; None for a plain integer
+
+
+@lru_cache(maxsize=256)
+def block_layout(model: str, start: int, count: int) -> tuple[FieldLayout, ...]:
+    """A block's entries compiled once: every bus run decodes the same blocks of the same models."""
+    return tuple(FieldLayout(e.name, 2 * (e.address - start), 2 * (e.end - start), e.signed,
+                             None if e.scale == 1 else int(e.scale.as_tuple().exponent))
+                 for e in entries_in(model, start, count))
+
+
+def decode_registers(layout: tuple[FieldLayout, ...], data: bytes) -> dict[str, Value]:
+    """The values of a block's register bytes (big-endian words, high word first): ``codec.decode`` of each entry."""
+    values: dict[str, Value] = {}
+    for field_ in layout:
+        raw = int.from_bytes(data[field_.first:field_.end], "big", signed=field_.signed)
+        values[field_.name] = raw if field_.exponent is None else Decimal(raw).scaleb(field_.exponent)
+    return values
+
+
+@lru_cache(maxsize=4096)
+def read_request(address: int, start: int, count: int) -> bytes:
+    return build_read_request(address, start, count)
 
 
 def txn_id(meter: Meter, block: ReadBlock) -> str:
@@ -100,13 +134,12 @@ def _decode_into(read: DecodedRead, meter: Meter, block_ref: str, item_id: str, 
         start_hex, _, count_text = block_ref.partition(":")
         start = int(start_hex, 16)
         count = int(count_text) if count_text else next(b.count for b in blocks_for(meter.model) if b.address == start)
-        reply = parse_response(build_read_request(meter.address, start, count), response)
+        reply = parse_response(read_request(meter.address, start, count), response)
     except (ProfileError, StopIteration, FrameError, ValueError) as error:
         read.problems.append(f"{item_id}: {error or 'unknown block'}")
         return
     if isinstance(reply, ExceptionReply):
         read.problems.append(f"{item_id}: exception {reply.code:02d}")
     elif isinstance(reply, RegistersReply):
-        words = reply.registers
-        read.values.update((e.name, decode(e, words[e.address - start:e.end - start]))
-                           for e in entries_in(meter.model, start, len(words)))
+        # The reply was judged against the request (length, byte count, CRC): its data bytes are the registers.
+        read.values.update(decode_registers(block_layout(meter.model, start, count), response[3:-2]))
