@@ -137,8 +137,12 @@ def run(quick: bool) -> Iterator[dict[str, Any]]:
         timed_raw(one_run, states, [f"warm{r}" for r in range(warm_runs)])
         ours = raw = 0.0
         for first in range(0, runs, block):
+            raw_first = (first // block) % 2 == 1  # ABBA order, so neither path always follows the other
+            if raw_first:
+                raw += timed_raw(one_run, states, [f"raw{r}" for r in range(first, first + block)])
             ours += timed_runs(ingest, meters, runs_of[first:first + block])
-            raw += timed_raw(one_run, states, [f"raw{r}" for r in range(first, first + block)])
+            if not raw_first:
+                raw += timed_raw(one_run, states, [f"raw{r}" for r in range(first, first + block)])
     finally:
         server.stop()
     count = runs * METERS
