@@ -57,10 +57,11 @@ class ReadingIngest:
             if cloud_billed and self.ledger_balances is not None and self._alarms is not None else None
         reads = decode_result(result, on_bus)
         answered = [r for r in reads if r.answered]
+        exact = {r.meter_id: _exact(r.values) for r in answered}  # what the reading and the state both keep
         # Readings are keyed by meter and time, so a re-sent run rewrites the same items: idempotent.
-        readings = [(r.meter_id, r.at_ms, _exact(r.values)) for r in answered]
+        readings = [(r.meter_id, r.at_ms, exact[r.meter_id]) for r in answered]
         befores = {s.meter_id: s for s in previous.result()}
-        states = _next_states(reads, befores)
+        states = _next_states(reads, exact, befores)
         usage: list[Usage] = []
         pushes: list[PricePush] = []
         if states and self._billing is not None:
@@ -91,21 +92,23 @@ def _after_charges(balances: dict[str, int], usage: list[Usage]) -> dict[str, in
     return charged
 
 
-def _next_states(reads: list[DecodedRead], current: dict[str, StoredState]) -> list[StoredState]:
+def _next_states(reads: list[DecodedRead], exact: dict[str, dict[str, str | int]],
+                 current: dict[str, StoredState]) -> list[StoredState]:
     updated = []
     for read in reads:
         at = datetime.fromtimestamp(read.at_ms / 1000, UTC)
         before = current.get(read.meter_id)
         if before is not None and before.read_at >= at:
             continue  # an older run arriving late: its reading is stored, the state is already newer
-        updated.append(_advance(read, at, before))
+        updated.append(_advance(read, exact.get(read.meter_id), at, before))
     return updated
 
 
-def _advance(read: DecodedRead, at: datetime, before: StoredState | None) -> StoredState:
+def _advance(read: DecodedRead, values: dict[str, str | int] | None, at: datetime,
+             before: StoredState | None) -> StoredState:
     alarms, billing = (before.alarms, before.billing) if before else (None, None)
-    if read.answered:
-        return StoredState(read.meter_id, at, _exact(read.values), tuple(read.problems), at, 0, alarms, billing)
+    if values is not None:  # the meter answered
+        return StoredState(read.meter_id, at, values, tuple(read.problems), at, 0, alarms, billing)
     return StoredState(read.meter_id, at, before.values if before else {}, tuple(read.problems),
                        before.last_answer_at if before else None, (before.missed_cycles if before else 0) + 1,
                        alarms, billing)
