@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.alarms import Alarm
 from chalicelib.domain.errors import NotFound, ValidationError
 from chalicelib.domain.history import DayLine, days_of_credit, spent_in_window
-from chalicelib.domain.ledger import EntryKind
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.meter_state import Condition, MeterState, condition, state_from_values
 from chalicelib.domain.money import parse_amount, round_to_minor
@@ -157,13 +156,15 @@ class TenantPortal:
                            days_of_credit(balance, self._spent(money, balance), RATE_WINDOW_DAYS))
 
     def _spent(self, money: MeterMoney, balance_now: int | None) -> int:
-        """Spending over the last week: the ledger's charges for a cloud-billed meter; for a prepaid meter, what
-        its balance lost beyond the credit added."""
+        """Spending over the last week: what a cloud-billed meter's intervals were charged; for a prepaid meter,
+        what its balance lost beyond the credit added."""
         since = self._clock.now() - timedelta(days=RATE_WINDOW_DAYS)
-        recent = [e for e in self._money.meter_entries(money.operator_id, money.meter_id) if e.created_at >= since]
+        since_ms = int(since.timestamp() * 1000)
         if not money.is_prepaid:
-            return sum(e.amount_minor for e in recent if e.kind is EntryKind.CHARGE)
-        then = self._readings.last_reading_before(money.operator_id, money.meter_id, int(since.timestamp() * 1000))
+            return sum(u.charge_minor for u in self._readings.usage(money.operator_id, money.site_id, money.meter_id,
+                                                                    since_ms))
+        recent = self._money.meter_entries(money.operator_id, money.meter_id, since)
+        then = self._readings.last_reading_before(money.operator_id, money.meter_id, since_ms)
         added = sum(e.credit_change(money.meter_id) for e in recent if e.delivers_to_meter)
         then_balance = _minor(then.get("remaining_amount")) if then else None
         return spent_in_window(then_balance, balance_now, added)

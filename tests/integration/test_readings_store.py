@@ -93,3 +93,18 @@ def test_many_states_are_read_past_one_batch_get_call(new_operator: OperatorFixt
     found = readings.get_states(op, "site_many", [s.meter_id for s in many])
 
     assert sorted(found, key=lambda s: s.meter_id) == many
+
+
+def test_a_meters_usage_since_a_moment_is_read_as_a_key_range(new_operator: OperatorFixture) -> None:
+    readings, op = get_services().readings, new_operator.operator_id
+    hour = 3_600_000
+    intervals = [Usage("m_u", start, start + hour, 100, 650_000, 65, "2026-11")
+                 for start in (1_700_000_000_000 + n * hour for n in range(5))]
+    neighbour = Usage("m_u2", 1_700_000_000_000, 1_700_000_000_000 + hour, 1, 1, 1, "2026-11")
+    readings.put_run(op, "site_use", [], [], [*intervals, neighbour])
+
+    assert readings.usage(op, "site_use", "m_u") == intervals
+    assert readings.usage(op, "site_use", "m_u", intervals[3].start_ms) == intervals[3:]
+    assert readings.usage(op, "site_use", "m_u", intervals[3].start_ms + 1) == intervals[4:]
+    assert readings.usage(op, "site_use", "m_u", intervals[4].end_ms) == []
+    assert readings.usage(op, "site_use", "m_u2") == [neighbour]  # one meter's range never runs into the next

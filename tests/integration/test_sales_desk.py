@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -306,3 +306,24 @@ def test_a_sale_records_the_price_in_force_and_energy_sales_are_priced_exactly(d
                                     energy="12.34")
     assert (by_amount.amount_minor, by_amount.energy_price_e4) == (2_000, 8_000)
     assert (by_energy.amount_minor, by_energy.energy_centi_kwh, by_energy.energy_price_e4) == (987, 1_234, 8_000)
+
+
+def test_a_meters_entries_since_a_moment_are_read_as_a_key_range(desk: Desk) -> None:
+    services, op = get_services(), desk.admin.operator_id
+    _open(desk, desk.prepaid)
+    for amount in ("5.00", "6.00", "7.00"):
+        services.sales.sell(desk.admin, desk.site_id, desk.prepaid, request_id=new_request_token(), amount=amount)
+    every = services.money.meter_entries(op, desk.prepaid)
+    assert len(every) == 4  # the opening balance, then the three sales, oldest first
+    assert [e.created_at for e in every] == sorted(e.created_at for e in every)
+
+    third = every[2].created_at
+    assert services.money.meter_entries(op, desk.prepaid, third) == every[2:]  # at the moment itself: included
+    assert services.money.meter_entries(op, desk.prepaid, third + timedelta(microseconds=1)) == every[3:]
+    # A moment with no fraction of a second (shorter ISO text) and one given in another zone read the same way.
+    whole_second = third.replace(microsecond=0)
+    assert services.money.meter_entries(op, desk.prepaid, whole_second) == [e for e in every
+                                                                            if e.created_at >= whole_second]
+    assert services.money.meter_entries(op, desk.prepaid, third.astimezone(timezone(timedelta(hours=8)))) \
+        == every[2:]
+    assert services.money.meter_entries(op, desk.prepaid, datetime.now(UTC) + timedelta(minutes=1)) == []

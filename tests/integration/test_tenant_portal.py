@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from chalice.test import Client
 
 from chalicelib.bootstrap import get_services
-from chalicelib.domain.readings import StoredState
+from chalicelib.domain.readings import StoredState, Usage
 from chalicelib.domain.tenancy import BillingMode, Meter, Site
 from chalicelib.services.audit import operation
 from chalicelib.services.sales import new_request_token
 from tests.conftest import OperatorFixture
 from tests.integration.portal_client import PortalClient, hidden_tokens
 from tests.support.cloud_stack import admin_actor
+from tests.support.payments import tenant_of
 
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 
@@ -162,3 +164,37 @@ def test_an_invitation_goes_by_sms_to_the_accounts_phone(client: Client, new_ope
     assert sent.status_code == 200 and 'id="invitation-sent"' in sent.body.decode()
     sms = [m for m in services.alarms.outbox(op) if m.recipient == "+8613600001111"]
     assert len(sms) == 1 and f"/t/{op}/invite/{invitation_id.group(1)}" in sms[0].text
+
+
+def test_days_of_credit_go_by_the_last_weeks_spending(new_operator: OperatorFixture) -> None:
+    """A cloud-billed meter: the balance over what its last week's intervals were charged; a prepaid meter: the
+    balance over what it used in the week (what it held then, plus credit added, less what it holds now)."""
+    services, op, admin = get_services(), new_operator.operator_id, admin_actor(new_operator)
+    site_id = f"site_{secrets.token_hex(3)}"
+    services.tenancy.add_site(Site(op, site_id, "Days park"), operation(op, "t", "site.create", site_id,
+                                                                        datetime.now(UTC)))
+    services.tenancy.add_meters([
+        Meter(op, site_id, "m_cl", "SN-cl", "DTSY1352", "c1", 1, "u1", BillingMode.CLOUD_BILLED),
+        Meter(op, site_id, "m_pp", "SN-pp", "DTSY1352", "c1", 2, "u2", BillingMode.PREPAID_METER)])
+    now, hour = datetime.now(UTC), 3_600_000
+    week_ago_ms = int((now - timedelta(days=7)).timestamp() * 1000)
+    # The prepaid meter held 40.00 a week ago and 19.00 now, with a 30.00 sale on its way to it: the tenant's balance
+    # is 49.00, and it used 21.00.
+    services.readings.put_readings(op, [("m_pp", week_ago_ms - hour, {"remaining_amount": "40.00"})])
+    services.readings.put_states(op, site_id, [
+        StoredState("m_pp", now, {"remaining_amount": "19.00", "purchase_count": 3, "relay_state": 0}, (), now, 0),
+        StoredState("m_cl", now, {"energy_total": "100.00"}, (), now, 0)])
+    stored = services.sales.open_account(admin, site_id, "Days shop", ["m_cl", "m_pp"], request_id=new_request_token())
+    services.sales.sell(admin, site_id, "m_cl", request_id=new_request_token(), amount="100.00")
+    services.sales.sell(admin, site_id, "m_pp", request_id=new_request_token(), amount="30.00")
+    # The cloud-billed meter's intervals: 7.00 in the last week, and 50.00 before it that must not count.
+    recent = [Usage("m_cl", week_ago_ms + n * hour, week_ago_ms + (n + 1) * hour, 100, 1_000_000, 100, "x")
+              for n in range(1, 8)]
+    older = [Usage("m_cl", week_ago_ms - (n + 1) * hour, week_ago_ms - n * hour, 100, 1, 5_000, "x")
+             for n in range(1, 11)]
+    services.readings.put_run(op, site_id, [], [], [*older, *recent])
+
+    found = {m.meter.meter_id: m for m in get_services().tenant_portal.meters(tenant_of(op, stored.account.account_id))}
+
+    assert found["m_cl"].balance_minor == 10_000 and found["m_cl"].days_left == Decimal("100.0")  # 100.00 × 7 / 7.00
+    assert found["m_pp"].balance_minor == 4_900 and found["m_pp"].days_left == Decimal("16.3")  # 49.00 × 7 / 21.00

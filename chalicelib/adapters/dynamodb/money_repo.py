@@ -188,8 +188,11 @@ class DynamoMoneyRepository:
             return None
         return entry_from_dict(dict(item.entry))
 
-    def meter_entries(self, operator_id: str, meter_id: str) -> list[Entry]:
-        return _entries(LedgerEntryItem.query(meter_history_pk(operator_id, meter_id), consistent_read=True))
+    def meter_entries(self, operator_id: str, meter_id: str, since: datetime | None = None) -> list[Entry]:
+        # The history's sort keys begin with the posting time in UTC (``_entry_items``), so a window is a key range:
+        # a cloud-billed meter gathers a charge per reading interval, and a week must not read its years.
+        window = LedgerEntryItem.sk >= since.astimezone(UTC).isoformat() if since is not None else None
+        return _entries(LedgerEntryItem.query(meter_history_pk(operator_id, meter_id), window, consistent_read=True))
 
     def account_entries(self, operator_id: str, account_id: str) -> list[Entry]:
         stored = self.account(operator_id, account_id)

@@ -23,6 +23,7 @@ from chalicelib.domain.readings import READINGS_HOT, Reading, StoredState, Usage
 # TTL is only a safety net: it must never remove a reading the daily archival has not moved yet, so it
 # lies two months past the hot window (DynamoDB Local does sweep expired items now and then, too).
 READINGS_EXPIRE = READINGS_HOT + timedelta(days=60)
+LAST_MS = 10**13 - 1  # the largest time a usage key's 13 digits hold (the year 2286)
 
 
 def reading_pk(operator_id: str, meter_id: str) -> str:
@@ -95,8 +96,11 @@ class DynamoReadingsRepository:
                                      *(_state_item(operator_id, site_id, s) for s in states),
                                      *(_usage_item(operator_id, site_id, u) for u in usage)])
 
-    def usage(self, operator_id: str, site_id: str, meter_id: str) -> list[Usage]:
-        items = UsageItem.query(site_pk(operator_id, site_id), UsageItem.sk.startswith(f"USE#{meter_id}#"))
+    def usage(self, operator_id: str, site_id: str, meter_id: str, since_ms: int = 0) -> list[Usage]:
+        """A cloud-billed meter's priced intervals, oldest first; those starting at or after ``since_ms`` (a key range:
+        a meter gathers one every reading cycle)."""
+        window = UsageItem.sk.between(_usage_sk(meter_id, since_ms), _usage_sk(meter_id, LAST_MS))
+        items = UsageItem.query(site_pk(operator_id, site_id), window)
         return [Usage(i.meter_id, i.start_ms, i.end_ms, i.energy_centi_kwh, i.cost_micro, i.charge_minor, i.month)
                 for i in items]
 
@@ -153,9 +157,13 @@ def _reading_item(operator_id: str, meter_id: str, at_ms: int, values: dict[str,
                            expires=at + READINGS_EXPIRE)
 
 
+def _usage_sk(meter_id: str, start_ms: int) -> str:
+    return f"USE#{meter_id}#{start_ms:013d}"  # fixed width, so the text orders as the time does
+
+
 def _usage_item(operator_id: str, site_id: str, usage: Usage) -> tuple[str, Attributes]:
     return item_attributes(UsageItem, pk=site_pk(operator_id, site_id),
-                           sk=f"USE#{usage.meter_id}#{usage.start_ms:013d}", meter_id=usage.meter_id,
+                           sk=_usage_sk(usage.meter_id, usage.start_ms), meter_id=usage.meter_id,
                            start_ms=usage.start_ms, end_ms=usage.end_ms, energy_centi_kwh=usage.energy_centi_kwh,
                            cost_micro=usage.cost_micro, charge_minor=usage.charge_minor, month=usage.month)
 
