@@ -284,7 +284,7 @@ class PaymentsService:
         """Per site: the processor's card sales in the ledger, and the payments that must stand behind one."""
         found: dict[str, tuple[list[Entry], list[Payment]]] = defaultdict(lambda: ([], []))
         for money in self._money.all_moneys(operator_id):
-            sales = [e for e in self._money.meter_entries(operator_id, money.meter_id)
+            sales = [e for e in self._money.meter_entries(operator_id, money.meter_id, with_charges=False)
                      if e.kind is EntryKind.SALE and e.request_id.startswith("stripe:")]
             if sales:
                 found[money.site_id][0].extend(sales)

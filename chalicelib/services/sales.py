@@ -241,7 +241,7 @@ class SalesDesk:
         if original is None or original.meter_id is None:
             raise NotFound("no such sale or refund")
         meter = self._meter(actor, site_id, original.meter_id)
-        history = self._money.meter_entries(actor.operator_id, meter.meter_id)
+        history = self._money.meter_entries(actor.operator_id, meter.meter_id, with_charges=False)
         reversal = self._post(actor, meter, cashier_request_id(_token(request_id)), "sale.reverse", None,
                               lambda account, balance, request: account_rules.reverse(
                                   account, original, history, reason, balance_minor=balance,
@@ -369,7 +369,7 @@ class SalesDesk:
         money = self._money.money(actor.operator_id, meter_id)
         states = self._readings.get_states(actor.operator_id, meter.site_id, [meter_id])
         view = MeterAccountView(meter, money, _balance_or_none(money, states[0] if states else None))
-        return view, self._lines(actor.operator_id, self._money.meter_entries(actor.operator_id, meter_id))
+        return view, self.lines_of(actor.operator_id, meter_id)
 
     def sales(self, actor: Actor, site_id: str, month: str, *, kind: str = "", channel: str = "",
               cashier: str = "", meter_id: str = "") -> list[SaleLine]:
@@ -410,8 +410,9 @@ class SalesDesk:
         return compose_receipt(self._tenancy, self._money, op, meter, line)
 
     def lines_of(self, operator_id: str, meter_id: str) -> list[SaleLine]:
-        """A meter's entries with their delivery states, oldest first (callers check who may see them)."""
-        return self._lines(operator_id, self._money.meter_entries(operator_id, meter_id))
+        """A meter's entries but its interval charges, with their delivery states, oldest first (callers check who
+        may see them)."""
+        return self._lines(operator_id, self._money.meter_entries(operator_id, meter_id, with_charges=False))
 
     def _lines(self, operator_id: str, entries: list[Entry]) -> list[SaleLine]:
         delivering = [e for e in entries if e.delivers_to_meter and e.meter_id]

@@ -163,7 +163,7 @@ class TenantPortal:
         if not money.is_prepaid:
             return sum(u.charge_minor for u in self._readings.usage(money.operator_id, money.site_id, money.meter_id,
                                                                     since_ms))
-        recent = self._money.meter_entries(money.operator_id, money.meter_id, since)
+        recent = self._money.meter_entries(money.operator_id, money.meter_id, since, with_charges=False)
         then = self._readings.last_reading_before(money.operator_id, money.meter_id, since_ms)
         added = sum(e.credit_change(money.meter_id) for e in recent if e.delivers_to_meter)
         then_balance = _minor(then.get("remaining_amount")) if then else None

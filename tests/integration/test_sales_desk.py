@@ -19,7 +19,7 @@ from chalicelib.domain.actor import Actor
 from chalicelib.domain.delivery import acknowledge, mark_sent
 from chalicelib.domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from chalicelib.domain.ledger import AccountKind, EntryKind, LedgerAccount, check_balances
-from chalicelib.domain.readings import StoredState
+from chalicelib.domain.readings import StoredState, Usage
 from chalicelib.domain.tenancy import BillingMode, Meter, Site
 from chalicelib.ports import MoneyChange
 from chalicelib.services.audit import operation
@@ -327,3 +327,30 @@ def test_a_meters_entries_since_a_moment_are_read_as_a_key_range(desk: Desk) -> 
     assert services.money.meter_entries(op, desk.prepaid, third.astimezone(timezone(timedelta(hours=8)))) \
         == every[2:]
     assert services.money.meter_entries(op, desk.prepaid, datetime.now(UTC) + timedelta(minutes=1)) == []
+
+
+def test_interval_charges_fold_into_the_balance_but_stay_out_of_the_lists_of_sales(desk: Desk) -> None:
+    services, op = get_services(), desk.admin.operator_id
+    account_id = _open(desk, desk.cloud)
+    sale = services.sales.sell(desk.admin, desk.site_id, desk.cloud, request_id=new_request_token(), amount="50.00")
+    start, half_hour = int(datetime.now(UTC).timestamp() * 1000) - 3 * 1_800_000, 1_800_000
+    usage = [Usage(desk.cloud, start + k * half_hour, start + (k + 1) * half_hour, 100, 650_000, 65, "x")
+             for k in range(3)]
+    assert services.bridge_link.charge_poster is not None
+    services.bridge_link.charge_poster(op, usage)
+
+    every = services.money.meter_entries(op, desk.cloud)
+    assert [e.kind for e in every] == [EntryKind.SALE, EntryKind.CHARGE, EntryKind.CHARGE, EntryKind.CHARGE]
+    assert [e.created_at for e in every] == sorted(e.created_at for e in every)
+    money = services.money.money(op, desk.cloud)
+    assert money is not None and money.credit_minor == 5_000 - 3 * 65
+    stored = {LedgerAccount(AccountKind.METER_CREDIT, desk.cloud): -money.credit_minor}
+    assert [m for m in check_balances(stored, every) if m.account.kind is AccountKind.METER_CREDIT] == []
+
+    assert services.money.meter_entries(op, desk.cloud, with_charges=False) == [sale]
+    assert services.money.meter_entries(op, desk.cloud, every[2].created_at) == every[2:]
+    assert [line.entry for line in services.sales.lines_of(op, desk.cloud)] == [sale]
+    assert [e.entry_id for e in services.money.account_entries(op, account_id)] == [sale.entry_id]
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert EntryKind.CHARGE not in {e.kind for e in services.money.journal(op, month)}
+    assert sale.entry_id in {e.entry_id for e in services.money.journal(op, month)}

@@ -6,6 +6,11 @@ Keys (the operator's id leads each):
 - month journal:                     ``OP#<op>#JOURNAL#<yyyy-mm>``       ``<iso time>#<entry id>``
 - meter history (or account's,      ``OP#<op>#MLEDGER#<meter id>``      ``<iso time>#<entry id>``
   for account-level entries):        ``OP#<op>#ALEDGER#<account id>``
+- a cloud-billed meter's charges:    ``OP#<op>#CJOURNAL#<yyyy-mm>`` and ``OP#<op>#MCHARGE#<meter id>``, same sort keys
+
+Charges have partitions of their own: the reading cycle posts one per meter and interval (48 a day at the
+default cycle), so in the journal or a meter's history they would bury the sales, refunds and reversals that
+desks, receipts and tenants list, and every such list would read a year of them to show a page.
 - meter money state:                 ``OP#<op>``                         ``MONEY#<meter id>``
 - finished delivery:                 ``OP#<op>``                         ``DELIVERY#<entry id>``
 - customer account:                  ``OP#<op>``                         ``ACCOUNT#<account id>``
@@ -48,7 +53,7 @@ from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
 from chalicelib.domain.accounts import BillingMode
 from chalicelib.domain.delivery import Delivery, MeterRegisters
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.ledger import Entry
+from chalicelib.domain.ledger import Entry, EntryKind
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.ports import AlreadyPosted, MoneyChange, StaleMoney, StoredAccount
 
@@ -61,26 +66,26 @@ def _entry_sk(entry_id: str) -> str:
 
 def _history_pk(operator_id: str, entry: Entry) -> str:
     if entry.meter_id is not None:
-        return meter_history_pk(operator_id, entry.meter_id)
+        return meter_history_pk(operator_id, entry.meter_id, charges=entry.kind is EntryKind.CHARGE)
     return f"OP#{operator_id}#ALEDGER#{entry.account_id}"
 
 
-def meter_history_pk(operator_id: str, meter_id: str) -> str:
-    return f"OP#{operator_id}#MLEDGER#{meter_id}"
+def meter_history_pk(operator_id: str, meter_id: str, *, charges: bool = False) -> str:
+    return f"OP#{operator_id}#{'MCHARGE' if charges else 'MLEDGER'}#{meter_id}"
 
 
-def journal_pk(operator_id: str, month: str) -> str:
-    return f"OP#{operator_id}#JOURNAL#{month}"
+def journal_pk(operator_id: str, month: str, *, charges: bool = False) -> str:
+    return f"OP#{operator_id}#{'CJOURNAL' if charges else 'JOURNAL'}#{month}"
 
 
 def _entry_items(entry: Entry) -> list[LedgerEntryItem]:
     data = entry_to_dict(entry)
     at = entry.created_at.astimezone(UTC)
     ordered = f"{at.isoformat()}#{entry.entry_id}"
+    month = journal_pk(entry.operator_id, at.strftime("%Y-%m"), charges=entry.kind is EntryKind.CHARGE)
     return [LedgerEntryItem(pk=pk, sk=sk, entry=data, account_id=entry.account_id, meter_id=entry.meter_id,
                             created_at=entry.created_at)
-            for pk, sk in ((operator_pk(entry.operator_id), _entry_sk(entry.entry_id)),
-                           (journal_pk(entry.operator_id, at.strftime("%Y-%m")), ordered),
+            for pk, sk in ((operator_pk(entry.operator_id), _entry_sk(entry.entry_id)), (month, ordered),
                            (_history_pk(entry.operator_id, entry), ordered))]
 
 
@@ -188,17 +193,24 @@ class DynamoMoneyRepository:
             return None
         return entry_from_dict(dict(item.entry))
 
-    def meter_entries(self, operator_id: str, meter_id: str, since: datetime | None = None) -> list[Entry]:
-        # The history's sort keys begin with the posting time in UTC (``_entry_items``), so a window is a key range:
-        # a cloud-billed meter gathers a charge per reading interval, and a week must not read its years.
+    def meter_entries(self, operator_id: str, meter_id: str, since: datetime | None = None, *,
+                      with_charges: bool = True) -> list[Entry]:
+        # The history's sort keys begin with the posting time in UTC (``_entry_items``), so a window is a key range.
         window = LedgerEntryItem.sk >= since.astimezone(UTC).isoformat() if since is not None else None
-        return _entries(LedgerEntryItem.query(meter_history_pk(operator_id, meter_id), window, consistent_read=True))
+        found = [(item.sk, item) for item in LedgerEntryItem.query(meter_history_pk(operator_id, meter_id), window,
+                                                                     consistent_read=True)]
+        if with_charges:
+            found += [(item.sk, item) for item in LedgerEntryItem.query(
+                meter_history_pk(operator_id, meter_id, charges=True), window, consistent_read=True)]
+            found.sort(key=lambda pair: pair[0])
+        return _entries(item for _, item in found)
 
     def account_entries(self, operator_id: str, account_id: str) -> list[Entry]:
         stored = self.account(operator_id, account_id)
         if stored is None:
             return []
-        found = {e.entry_id: e for m in stored.account.meters for e in self.meter_entries(operator_id, m.meter_id)
+        found = {e.entry_id: e for m in stored.account.meters
+                 for e in self.meter_entries(operator_id, m.meter_id, with_charges=False)
                  if e.account_id == account_id}
         found.update((e.entry_id, e) for e in _entries(
             LedgerEntryItem.query(f"OP#{operator_id}#ALEDGER#{account_id}", consistent_read=True)))
