@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.commands import CommandRecord
     from chalicelib.domain.daily import DayFigures
     from chalicelib.domain.delivery import Delivery
-    from chalicelib.domain.ledger import Entry
+    from chalicelib.domain.ledger import Entry, FoldCheckpoint
     from chalicelib.domain.meter_import import ImportJournal, MeterImportBatch
     from chalicelib.domain.meter_money import MeterMoney
     from chalicelib.domain.notifications import PlannedMessage
@@ -240,6 +240,8 @@ class MoneyRepository(Protocol):
     def account_entries(self, operator_id: str, account_id: str) -> list[Entry]:
         """An account's entries on its meters and itself, oldest first, interval charges left out."""
         ...
+    def fold_checkpoint(self, operator_id: str, meter_id: str) -> FoldCheckpoint | None: ...
+    def save_fold_checkpoint(self, operator_id: str, meter_id: str, checkpoint: FoldCheckpoint) -> None: ...
     def journal(self, operator_id: str, month: str) -> list[Entry]:
         """The month's entries, oldest first, interval charges left out (sales, refunds, reversals, transfers...)."""
         ...

@@ -1,6 +1,10 @@
 """Reconciliation (issue 6.6): the ledger against the meters' registers, and the stored balances against the fold
 of the entries. Each discrepancy becomes an alarm with its evidence, once, until a person acknowledges it.
 
+The fold goes on from a checkpoint per meter (what it had folded, through which entry): entries are immutable, so
+an hour reads only what was posted since. The checkpoint moves only past entries old enough that nothing can still
+commit behind them, and only when the fold agrees with the stored credit.
+
 A prepaid meter is compared only while nothing of ours is in flight to it, and only on a reading taken at the
 count we last confirmed (otherwise a delivery landing between the reading and now would look like a fault).
 Card payments: every card sale of the processor's has a payment behind it, of the same amount, and every payment
@@ -23,7 +27,7 @@ from chalicelib.domain.delivery import (
     reconcile_meter,
     reconcile_payments,
 )
-from chalicelib.domain.ledger import Entry, check_balances, meter_credit
+from chalicelib.domain.ledger import Entry, advanced, credit_balance, entries_after
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.readings import StoredState
 from chalicelib.ports import AlarmRepository, Clock, MoneyRepository, ReadingsRepository
@@ -66,19 +70,36 @@ class Reconciliation:
         return findings
 
     def _meter(self, money: MeterMoney, state: StoredState | None) -> list[Discrepancy]:
-        entries = self._money.meter_entries(money.operator_id, money.meter_id)
-        found = [Discrepancy(DiscrepancyKind.STORED_BALANCE, money.meter_id,
-                             message=f"stored credit {m.stored_minor}, entries say {m.derived_minor}",
-                             evidence={"stored": m.stored_minor, "derived": m.derived_minor})
-                 for m in check_balances({meter_credit(money.meter_id): -money.credit_minor}, entries)
-                 if m.account == meter_credit(money.meter_id)]
+        found = self._stored_credit(money)
         head = money.queue.head()
         registers = registers_of(state)
         in_flight = head is not None and head.state is DeliveryState.SENT
         if not money.is_prepaid or money.baseline is None or registers is None or in_flight \
                 or registers.purchase_count != money.queue.confirmed_count:
             return found
+        # A prepaid meter is never charged by the cloud: its history is its sales, refunds and transfers.
+        entries = self._money.meter_entries(money.operator_id, money.meter_id, with_charges=False)
         return found + reconcile_meter(money.meter_id, money.baseline, registers, entries, money.queue)
+
+    def _stored_credit(self, money: MeterMoney) -> list[Discrepancy]:
+        """The stored credit against the fold of the meter's entries, folded on from the last checkpoint: a
+        cloud-billed meter gathers a charge per interval, and the hour must not re-read its years."""
+        op, meter_id = money.operator_id, money.meter_id
+        checkpoint = self._money.fold_checkpoint(op, meter_id)
+        since = checkpoint.through_at if checkpoint else None
+        new = entries_after(checkpoint, self._money.meter_entries(op, meter_id, since))
+        again = self._money.money(op, meter_id)
+        if again is None or again.version != money.version:
+            return []  # money moved while the entries were read: judged next time, not half-way through a posting
+        stored, derived = -money.credit_minor, credit_balance(meter_id, checkpoint, new)
+        if stored != derived:
+            return [Discrepancy(DiscrepancyKind.STORED_BALANCE, meter_id,
+                                message=f"stored credit {stored}, entries say {derived}",
+                                evidence={"stored": stored, "derived": derived})]
+        moved = advanced(meter_id, checkpoint, new, self._clock.now())
+        if moved is not None:
+            self._money.save_fold_checkpoint(op, meter_id, moved)
+        return []
 
     def _raise(self, operator_id: str, site_id: str, found: list[Discrepancy]) -> None:
         if not found:

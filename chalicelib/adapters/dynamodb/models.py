@@ -283,6 +283,14 @@ class MeterMoneyItem(MainItem, discriminator="meter_money"):
     version = VersionAttribute()
 
 
+class FoldCheckpointItem(MainItem, discriminator="fold_checkpoint"):
+    """Where the hourly reconciliation's fold of a meter's credit stopped (``domain.ledger.FoldCheckpoint``)."""
+
+    through_at = UTCDateTimeAttribute()
+    through_entry_id = UnicodeAttribute()
+    balance_minor = IntegerAttribute()
+
+
 class DeliveryRecordItem(MainItem, discriminator="delivery_record"):
     """How a delivery ended (delivered, or failed), kept after it leaves the meter's queue."""
 

@@ -12,6 +12,7 @@ Charges have partitions of their own: the reading cycle posts one per meter and 
 default cycle), so in the journal or a meter's history they would bury the sales, refunds and reversals that
 desks, receipts and tenants list, and every such list would read a year of them to show a page.
 - meter money state:                 ``OP#<op>``                         ``MONEY#<meter id>``
+- reconciliation's fold checkpoint:  ``OP#<op>``                         ``FOLD#<meter id>``
 - finished delivery:                 ``OP#<op>``                         ``DELIVERY#<entry id>``
 - customer account:                  ``OP#<op>``                         ``ACCOUNT#<account id>``
 
@@ -46,6 +47,7 @@ from chalicelib.adapters.dynamodb.ledger_codec import (
 from chalicelib.adapters.dynamodb.models import (
     CustomerAccountItem,
     DeliveryRecordItem,
+    FoldCheckpointItem,
     LedgerEntryItem,
     MeterMoneyItem,
 )
@@ -53,7 +55,7 @@ from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
 from chalicelib.domain.accounts import BillingMode
 from chalicelib.domain.delivery import Delivery, MeterRegisters
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.ledger import Entry, EntryKind
+from chalicelib.domain.ledger import Entry, EntryKind, FoldCheckpoint
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.ports import AlreadyPosted, MoneyChange, StaleMoney, StoredAccount
 
@@ -215,6 +217,18 @@ class DynamoMoneyRepository:
         found.update((e.entry_id, e) for e in _entries(
             LedgerEntryItem.query(f"OP#{operator_id}#ALEDGER#{account_id}", consistent_read=True)))
         return sorted(found.values(), key=lambda e: (e.created_at, e.entry_id))
+
+    def fold_checkpoint(self, operator_id: str, meter_id: str) -> FoldCheckpoint | None:
+        try:
+            item = FoldCheckpointItem.get(operator_pk(operator_id), f"FOLD#{meter_id}", consistent_read=True)
+        except FoldCheckpointItem.DoesNotExist:
+            return None
+        return FoldCheckpoint(item.through_at, item.through_entry_id, item.balance_minor)
+
+    def save_fold_checkpoint(self, operator_id: str, meter_id: str, checkpoint: FoldCheckpoint) -> None:
+        # Unconditional: any checkpoint a run computes is true; a slower run's older one only folds more next time.
+        FoldCheckpointItem(pk=operator_pk(operator_id), sk=f"FOLD#{meter_id}", through_at=checkpoint.through_at,
+                           through_entry_id=checkpoint.through_entry_id, balance_minor=checkpoint.balance_minor).save()
 
     def journal(self, operator_id: str, month: str) -> list[Entry]:
         return _entries(LedgerEntryItem.query(journal_pk(operator_id, month)))

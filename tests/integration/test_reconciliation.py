@@ -1,0 +1,90 @@
+"""The hourly reconciliation against DynamoDB Local: a cloud-billed meter's credit folded on from a checkpoint, so
+an hour reads what was posted since, and a stored credit that disagrees with the entries is still found."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.dynamodb.keys import operator_pk
+from chalicelib.adapters.dynamodb.models import MeterMoneyItem
+from chalicelib.bootstrap import get_services
+from chalicelib.domain.delivery import DiscrepancyKind
+from chalicelib.domain.readings import Usage
+from chalicelib.domain.tenancy import BillingMode, Meter, Site
+from chalicelib.services.audit import operation
+from chalicelib.services.reconciliation import Reconciliation
+from chalicelib.services.sales import new_request_token
+from tests.conftest import OperatorFixture
+from tests.support.cloud_stack import admin_actor
+
+HALF_HOUR_MS = 1_800_000
+
+
+class LaterClock:
+    """An hour from now: every entry posted by the test is settled by then."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(hours=1)
+
+
+class ReadsSeen:
+    """The money repository, noting which windows of history the reconciliation asks for."""
+
+    def __init__(self, money: Any) -> None:
+        self._money = money
+        self.windows: list[datetime | None] = []
+
+    def meter_entries(self, operator_id: str, meter_id: str, since: datetime | None = None, *,
+                      with_charges: bool = True) -> Any:
+        self.windows.append(since)
+        return self._money.meter_entries(operator_id, meter_id, since, with_charges=with_charges)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._money, name)
+
+
+def _charge(op: str, meter_id: str, first_ms: int, count: int) -> None:
+    poster = get_services().bridge_link.charge_poster
+    assert poster is not None
+    poster(op, [Usage(meter_id, first_ms + k * HALF_HOUR_MS, first_ms + (k + 1) * HALF_HOUR_MS, 100, 650_000, 65, "x")
+                for k in range(count)])
+
+
+def test_the_fold_goes_on_from_its_checkpoint_and_still_finds_a_wrong_stored_credit(
+        new_operator: OperatorFixture) -> None:
+    services, op = get_services(), new_operator.operator_id
+    site_id = f"site_{secrets.token_hex(3)}"
+    services.tenancy.add_site(Site(op, site_id, "Fold park"), operation(op, "t", "site.create", site_id,
+                                                                        datetime.now(UTC)))
+    services.tenancy.add_meters([Meter(op, site_id, "m_cb", "SN-cb", "DTSY1352", "c1", 1, "u1",
+                                       BillingMode.CLOUD_BILLED)])
+    admin = admin_actor(new_operator)
+    services.sales.open_account(admin, site_id, "Fold shop", ["m_cb"], request_id=new_request_token())
+    services.sales.sell(admin, site_id, "m_cb", request_id=new_request_token(), amount="50.00")
+    start_ms = int(datetime.now(UTC).timestamp() * 1000) - 10 * HALF_HOUR_MS
+    _charge(op, "m_cb", start_ms, 3)
+    money = ReadsSeen(services.money)
+    reconciliation = Reconciliation(money, services.readings, services.alarms, LaterClock())
+
+    assert reconciliation.run(op) == []
+    first = services.money.fold_checkpoint(op, "m_cb")
+    history = services.money.meter_entries(op, "m_cb")
+    assert first is not None and (first.through_at, first.through_entry_id) == (history[-1].created_at,
+                                                                               history[-1].entry_id)
+    assert first.balance_minor == -(5_000 - 3 * 65)
+    assert money.windows == [None]  # the first hour folds the whole history
+
+    _charge(op, "m_cb", start_ms + 3 * HALF_HOUR_MS, 2)
+    assert reconciliation.run(op) == []
+    moved = services.money.fold_checkpoint(op, "m_cb")
+    assert moved is not None and moved.balance_minor == -(5_000 - 5 * 65)
+    assert money.windows[-1] == first.through_at  # the next hour reads from where the fold stopped
+
+    # A stored credit the entries do not explain (a bug, or a hand in the table) is found, and the fold stays put.
+    MeterMoneyItem.get(operator_pk(op), "MONEY#m_cb").update(actions=[MeterMoneyItem.credit_minor.set(9_999)])
+    findings = reconciliation.run(op)
+    assert [(f.discrepancy.kind, f.discrepancy.evidence) for f in findings] == [
+        (DiscrepancyKind.STORED_BALANCE, {"stored": -9_999, "derived": -(5_000 - 5 * 65)})]
+    assert services.money.fold_checkpoint(op, "m_cb") == moved
