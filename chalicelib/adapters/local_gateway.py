@@ -147,6 +147,7 @@ class LocalGateway:
         op = self._account_operator(connected_account)
         intent = self._intent(op, intent_id)
         error = intent.get("last_payment_error") or {}
+        # The local stand-in has no dashboard of its own: every refund in it is one of ours.
         return IntentState(intent_id, str(intent["status"]), int(intent["amount"]), str(intent["currency"]),
                            {str(k): str(v) for k, v in dict(intent["metadata"]).items()},
                            failure_reason=str(error.get("message") or ""))

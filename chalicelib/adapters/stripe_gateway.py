@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 WEBHOOK_TOLERANCE_S = 300  # Stripe's own default: an event signed longer ago than this is refused as a replay
 NETWORK_RETRIES = 2  # the library retries connection errors with the same idempotency key
+REFUND_MARK = "voltvend"  # metadata "by" on every refund we make: a refund without it was made elsewhere
 
 
 def verify_event(payload: bytes, signature_header: str, secret: str) -> dict[str, Any]:
@@ -95,18 +96,33 @@ class StripeGateway:
         return CheckoutSession(str(session["id"]), str(session["url"]))
 
     def payment_intent(self, intent_id: str, connected_account: str) -> IntentState:
-        intent = self._call(lambda client: client.v1.payment_intents.retrieve(
-            intent_id, options={"stripe_account": connected_account}))
+        options = {"stripe_account": connected_account}
+        intent = self._call(lambda client: client.v1.payment_intents.retrieve(intent_id, options=options))
         error = intent.get("last_payment_error") or {}
+        outside = self._refunded_outside(intent_id, options) if intent["status"] == "succeeded" else 0
         return IntentState(str(intent["id"]), str(intent["status"]), int(intent["amount"]),
                            str(intent["currency"]).lower(),
                            {str(k): str(v) for k, v in (intent.get("metadata") or {}).items()},
-                           failure_reason=str(error.get("message") or error.get("code") or ""))
+                           failure_reason=str(error.get("message") or error.get("code") or ""),
+                           refunded_outside_minor=outside)
+
+    def _refunded_outside(self, intent_id: str, options: dict[str, Any]) -> int:
+        """What the intent's refunds not made by us add up to (ours carry our mark), pending ones included."""
+        total, params = 0, {"payment_intent": intent_id, "limit": 100}
+        while True:
+            page = self._call(lambda client, params=dict(params): client.v1.refunds.list(params=params,
+                                                                                       options=options))
+            refunds = list(page.get("data") or [])
+            total += sum(int(r["amount"]) for r in refunds if r.get("status") in ("succeeded", "pending")
+                         and (r.get("metadata") or {}).get("by") != REFUND_MARK)
+            if not page.get("has_more") or not refunds:
+                return total
+            params["starting_after"] = refunds[-1]["id"]
 
     def refund(self, intent_id: str, connected_account: str, *, amount_minor: int | None, idempotency_key: str,
                reason: str) -> RefundResult:
         params: dict[str, Any] = {"payment_intent": intent_id, "reason": "requested_by_customer",
-                                  "metadata": {"why": reason[:500]}}
+                                  "metadata": {"why": reason[:500], "by": REFUND_MARK}}
         if amount_minor is not None:
             params["amount"] = amount_minor
         refund = self._call(lambda client: client.v1.refunds.create(

@@ -120,6 +120,12 @@ def stripe_request_id(payment_intent_id: str) -> str:
     return f"stripe:{payment_intent_id}"
 
 
+def stripe_refund_request_id(payment_intent_id: str, refunded_outside_total_minor: int) -> str:
+    """Refunds made in the processor's dashboard, named by the intent and the total so refunded: the same refund
+    seen again has the same id, the next one another."""
+    return f"stripe-refund:{payment_intent_id}:{refunded_outside_total_minor}"
+
+
 def cashier_request_id(token: str) -> str:
     return f"cashier:{token}"
 

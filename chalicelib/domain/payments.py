@@ -24,7 +24,8 @@ CHECKOUT_COMPLETED = "checkout.session.completed"
 INTENT_SUCCEEDED = "payment_intent.succeeded"
 INTENT_FAILED = "payment_intent.payment_failed"
 DISPUTE_CREATED = "charge.dispute.created"
-HANDLED_EVENTS = frozenset({CHECKOUT_COMPLETED, INTENT_SUCCEEDED, INTENT_FAILED, DISPUTE_CREATED,
+CHARGE_REFUNDED = "charge.refunded"  # also sent for our own refunds; only money refunded elsewhere is acted on
+HANDLED_EVENTS = frozenset({CHECKOUT_COMPLETED, INTENT_SUCCEEDED, INTENT_FAILED, DISPUTE_CREATED, CHARGE_REFUNDED,
                             "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"})
 # Intent statuses after which no money will be taken without the customer trying again.
 FAILED_INTENT_STATUSES = frozenset({"requires_payment_method", "canceled"})
@@ -115,6 +116,9 @@ class IntentState:
     currency: str  # ISO 4217, lower case as Stripe has it
     metadata: Mapping[str, str]
     failure_reason: str = ""  # the last attempt's decline message, if any
+    # Refunded by someone other than Voltvend (the operator, in the processor's own dashboard): our refunds are
+    # marked as ours at the processor, so they never count here, even when our record of one was lost.
+    refunded_outside_minor: int = 0
 
     @property
     def succeeded(self) -> bool:
@@ -141,7 +145,8 @@ class PaymentRecord:
     failure_reason: str = ""  # why it failed, why it was refunded, or why a due refund failed
     entry_id: str | None = None  # the card sale it was posted as
     refund_id: str = ""
-    refunded_minor: int = 0
+    refunded_minor: int = 0  # refunded by Voltvend (a refused payment, a reversed sale)
+    outside_refunded_minor: int = 0  # refunded in the processor's own dashboard, and taken in since
     dispute_reason: str = ""
     version: int = 0  # as read; 0 = never stored
 
@@ -195,6 +200,17 @@ def refund_failed(record: PaymentRecord, reason: str, at: datetime) -> PaymentRe
 
 def disputed(record: PaymentRecord, reason: str, at: datetime) -> PaymentRecord:
     return record.moved(PaymentStatus.DISPUTED, at, dispute_reason=reason or "disputed")
+
+
+def refunded_outside(record: PaymentRecord, intent: IntentState) -> int:
+    """What was refunded outside Voltvend (an operator, in the processor's dashboard, where our ledger cannot see
+    it) and not yet taken in."""
+    return max(intent.refunded_outside_minor - record.outside_refunded_minor, 0)
+
+
+def outside_refund_taken_in(record: PaymentRecord, amount_minor: int, note: str, at: datetime) -> PaymentRecord:
+    return record.moved(PaymentStatus.REFUNDED, at, outside_refunded_minor=record.outside_refunded_minor + amount_minor,
+                        failure_reason=note)
 
 
 def owed_a_sale(records: list[PaymentRecord]) -> list[PaymentRecord]:

@@ -9,7 +9,11 @@
    order events came in, decides. A succeeded intent is posted with ``SalesDesk.card_sale`` (idempotent on the
    intent: a sale already posted is found, never posted twice); if the rules refuse it (the hoarding limit was
    reached meanwhile, the meter left the account) the payment is refunded in full and the record says why.
-5. A failure of the handler frees the claim, so the processor's retry is handled afresh.
+5. Money refunded in the processor's own dashboard (seen as a refunded total above what Voltvend refunded) is
+   taken back out of the meter's credit as a card refund, once per refunded total; when the rules cannot (the
+   credit is used), the payment's record says so for a person. A payment refunded in full before its sale was
+   posted is not posted.
+6. A failure of the handler frees the claim, so the processor's retry is handled afresh.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import secrets
 import time
 
 from chalicelib.domain.errors import Conflict, DomainError
-from chalicelib.domain.ledger import Channel, Entry, EntryKind, stripe_request_id
+from chalicelib.domain.ledger import Channel, Entry, EntryKind, stripe_refund_request_id, stripe_request_id
+from chalicelib.domain.money import format_amount
 from chalicelib.domain.payments import (
     DISPUTE_CREATED,
     EventFacts,
@@ -30,8 +35,10 @@ from chalicelib.domain.payments import (
     disputed,
     event_facts,
     new_record,
+    outside_refund_taken_in,
     refund_failed,
     refunded,
+    refunded_outside,
     succeeded,
 )
 from chalicelib.domain.tenancy import CODE_PATTERN, Meter
@@ -132,8 +139,16 @@ class PaymentEvents:
             operator_id, intent, top_up, facts.account, now)
         if facts.event_type == DISPUTE_CREATED:
             return self._store(disputed(record, facts.dispute_reason, now))
+        if intent.succeeded and record.entry_id is None and refunded_outside(record, intent) > 0 \
+                and intent.refunded_outside_minor >= intent.amount_minor:
+            note = "refunded in full in the processor's dashboard before its sale was posted: not posted"
+            return self._store(outside_refund_taken_in(record, refunded_outside(record, intent), note, now))
         if intent.succeeded:
-            return self._post(record, intent)
+            status = self._post(record, intent)
+            posted = self._payments.payment(operator_id, intent.intent_id)
+            if posted is not None and posted.entry_id is not None and refunded_outside(posted, intent) > 0:
+                return self._take_back(posted, intent)
+            return status
         if intent.failed:
             return self._store(declined(record, intent.failure_reason, now))
         return self._store(record)  # processing, or waiting for the customer: pending
@@ -152,6 +167,28 @@ class PaymentEvents:
             else:
                 return self._store(succeeded(record, entry.entry_id, self._clock.now()))
         return self._refund_refused(record, refusal)
+
+    def _take_back(self, record: PaymentRecord, intent: IntentState) -> str:
+        """A refund made in the processor's dashboard: its credit comes back out of the meter, once."""
+        amount, now = refunded_outside(record, intent), self._clock.now()
+        note = f"{format_amount(amount)} refunded in the processor's dashboard"
+        try:
+            entry = self._sales.card_refund(record.operator_id, record.site_id, record.meter_id, amount,
+                                            request_id=stripe_refund_request_id(intent.intent_id,
+                                                                                intent.refunded_outside_minor),
+                                            payer="processor")
+        except Conflict:
+            raise  # the meter was busy: the processor's retry judges it again
+        except DomainError as error:
+            LOG.error("payment %s: %s, and its credit could not be taken back: %s", intent.intent_id, note,
+                      error.message)
+            return self._store(outside_refund_taken_in(
+                record, amount, f"{note}; its credit could not be taken back ({error.message}): settle it with "
+                                f"the account", now))
+        LOG.warning("payment %s: %s; taken back from meter %s as %s", intent.intent_id, note, record.meter_id,
+                    entry.entry_id)
+        return self._store(outside_refund_taken_in(record, amount, f"{note}: taken back from the meter's credit",
+                                                   now))
 
     def _refusal(self, record: PaymentRecord, intent: IntentState) -> str | None:
         """What rules out posting before the desk is asked: another currency, or the meter on another account."""

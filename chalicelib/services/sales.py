@@ -262,6 +262,16 @@ class SalesDesk:
                               account, meter.meter_id, quantity, balance_minor=balance, policy=self._policy(meter),
                               request=request), Channel.CARD)
 
+    def card_refund(self, operator_id: str, site_id: str, meter_id: str, amount_minor: int, *, request_id: str,
+                    payer: str) -> Entry:
+        """Money a card payment got back outside Voltvend (the processor's dashboard) taken back out of the
+        meter's credit, by the refund rules (only unused credit; a prepaid meter gets a refund command)."""
+        meter = self._meter_of(operator_id, site_id, meter_id)
+        return self._post(Poster(operator_id, payer), meter, request_id, "refund.card", amount_minor,
+                          lambda account, balance, request: account_rules.refund(
+                              account, meter.meter_id, amount_minor, remaining_minor=balance, request=request),
+                          Channel.CARD)
+
     def check_top_up(self, operator_id: str, site_id: str, meter_id: str, amount_minor: int) -> None:
         """Before a payment is taken: the meter is on an open account and the amount passes the top-up limits and
         the hoarding limit now (ValidationError or Conflict otherwise)."""

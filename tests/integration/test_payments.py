@@ -20,6 +20,7 @@ import pytest
 
 from chalicelib.bootstrap import get_services, reset_services
 from chalicelib.domain.errors import Conflict
+from chalicelib.domain.ledger import Channel, Entry, EntryKind
 from chalicelib.domain.payments import PaymentStatus
 from chalicelib.services.sales import new_request_token
 from chalicelib.web.guards import signer
@@ -35,6 +36,7 @@ from tests.support.payments import (  # noqa: F401  (fixtures: registered by bei
     deliver,
     make_shop,
     public_app_fixture,
+    read_meter,
     session_of,
     shop_fixture,
 )
@@ -226,3 +228,76 @@ def test_with_stripe_keys_the_real_adapter_takes_the_same_path(
     assert (refund["payment_intent"], refund["amount"], refund["account"]) == (intent_id, 3_000, account)
     record = get_services().payments._payments.payment(shop.operator_id, intent_id)
     assert record is not None and record.status is PaymentStatus.REFUNDED and record.refund_id == refund["id"]
+
+
+def _paid_with_stripe(fake: FakeStripe, shop: Shop, amount: str) -> tuple[str, str, tuple[bytes, str]]:
+    """A connected account, a top-up paid on it, and its checkout.session.completed event (not yet delivered)."""
+    payments = get_services().payments
+    payments.start_onboarding(shop.admin)
+    account = fake.state.accounts[-1]
+    url = payments.start_top_up(shop.tenant, shop.meter_id, amount)
+    intent_id = fake.pay(account, session_of(url))
+    return account, intent_id, fake.event("checkout.session.completed", fake.session(account, session_of(url)),
+                                          account)
+
+
+def _refunds(operator_id: str, meter_id: str) -> list[Entry]:
+    return [e for e in get_services().money.meter_entries(operator_id, meter_id) if e.kind is EntryKind.REFUND]
+
+
+def test_a_refund_made_in_stripes_dashboard_takes_the_credit_back_once(
+        fake_stripe: FakeStripe, new_operator: OperatorFixture, public_app: LocalHost) -> None:
+    shop = make_shop(new_operator)
+    account, intent_id, completed = _paid_with_stripe(fake_stripe, shop, "30.00")
+    assert deliver(public_app, *completed)[1]["outcome"] == "succeeded"
+
+    charge = fake_stripe.refund_in_dashboard(account, intent_id, 1_000)
+    refunded = fake_stripe.event("charge.refunded", charge, account)
+    assert deliver(public_app, *refunded)[1]["outcome"] == "refunded"
+    [refund] = _refunds(shop.operator_id, shop.meter_id)
+    assert (refund.amount_minor, refund.channel, refund.request_id) == (1_000, Channel.CARD,
+                                                                         f"stripe-refund:{intent_id}:1000")
+    assert refund.delivers_to_meter  # a prepaid meter gets a command taking the 10.00 back out
+    money = get_services().money.money(shop.operator_id, shop.meter_id)
+    assert money is not None and money.credit_minor == 1_200 + 3_000 - 1_000
+    record = get_services().payments._payments.payment(shop.operator_id, intent_id)
+    assert record is not None and record.status is PaymentStatus.REFUNDED and record.outside_refunded_minor == 1_000
+    assert record.entry_id is not None and "taken back" in record.failure_reason
+
+    # The same event again, and another event about the same payment, take nothing more.
+    assert deliver(public_app, *refunded)[1]["outcome"] == "duplicate"
+    again = fake_stripe.event("payment_intent.succeeded", fake_stripe.intent(account, intent_id), account)
+    deliver(public_app, *again)
+    assert len(_refunds(shop.operator_id, shop.meter_id)) == 1
+
+    # A second refund in the dashboard is a second refund here; the operator's own reversal is never counted as one.
+    second = fake_stripe.event("charge.refunded", fake_stripe.refund_in_dashboard(account, intent_id, 500), account)
+    assert deliver(public_app, *second)[1]["outcome"] == "refunded"
+    assert [r.amount_minor for r in _refunds(shop.operator_id, shop.meter_id)] == [1_000, 500]
+    ours = get_services().payments.gateway.refund(intent_id, account, amount_minor=700, idempotency_key="ours-1",
+                                                  reason="test")
+    deliver(public_app, *fake_stripe.event("charge.refunded", fake_stripe.intent(account, intent_id), account))
+    assert ours.amount_minor == 700
+    assert [r.amount_minor for r in _refunds(shop.operator_id, shop.meter_id)] == [1_000, 500]
+
+
+def test_a_dashboard_refund_is_not_posted_twice_nor_when_the_credit_is_gone(
+        fake_stripe: FakeStripe, new_operator: OperatorFixture, public_app: LocalHost) -> None:
+    # Refunded in full before the payment's sale was posted: the sale is never posted.
+    shop = make_shop(new_operator)
+    account, intent_id, completed = _paid_with_stripe(fake_stripe, shop, "30.00")
+    fake_stripe.refund_in_dashboard(account, intent_id, 3_000)
+    assert deliver(public_app, *completed)[1]["outcome"] == "refunded"
+    assert card_sales(shop.operator_id, shop.meter_id) == [] and _refunds(shop.operator_id, shop.meter_id) == []
+
+    # Refunded after the credit was used (the meter went into arrears): nothing to take back; the record says so.
+    other = make_shop(new_operator)
+    account, intent_id, completed = _paid_with_stripe(fake_stripe, other, "30.00")
+    assert deliver(public_app, *completed)[1]["outcome"] == "succeeded"
+    read_meter(other.operator_id, other.site_id, other.meter_id, "-25.00", 7)  # 5.00 left once the 30.00 lands
+    charge = fake_stripe.refund_in_dashboard(account, intent_id, 1_000)
+    assert deliver(public_app, *fake_stripe.event("charge.refunded", charge, account))[1]["outcome"] == "refunded"
+    assert _refunds(other.operator_id, other.meter_id) == []
+    record = get_services().payments._payments.payment(other.operator_id, intent_id)
+    assert record is not None and record.outside_refunded_minor == 1_000
+    assert "could not be taken back" in record.failure_reason and "settle it with the account" in record.failure_reason

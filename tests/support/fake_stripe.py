@@ -137,6 +137,18 @@ class FakeStripe:
         with self.state.lock:
             return {k: v for k, v in self.state.sessions[(account, session_id)].items() if k != "intent_metadata"}
 
+    def refund_in_dashboard(self, account: str, intent_id: str, amount_minor: int) -> dict[str, Any]:
+        """The operator refunds the card in Stripe's own dashboard (no metadata of ours): returns the charge a
+        ``charge.refunded`` event carries."""
+        with self.state.lock:
+            status, refund = _refund(self.state, account, {"payment_intent": intent_id, "amount": str(amount_minor)})
+            assert status == 200, refund
+            intent = self.state.intents[(account, intent_id)]
+            refunded = sum(r["amount"] for r in self.state.refunds if r["payment_intent"] == intent_id)
+            return {"id": f"ch_{intent_id}", "object": "charge", "payment_intent": intent_id,
+                    "amount": intent["amount"], "amount_refunded": refunded, "refunded": True,
+                    "metadata": intent["metadata"]}
+
     def event(self, event_type: str, obj: dict[str, Any], account: str, *, secret: str = WEBHOOK_SECRET,
               at: int | None = None) -> tuple[bytes, str]:
         body = json.dumps({"id": f"evt_{secrets.token_hex(10)}", "object": "event", "type": event_type,
@@ -149,9 +161,15 @@ def _route(state: FakeStripeState, method: str, path: str, account: str,
            form: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if method == "POST" and path == "/v1/checkout/sessions":
         return _create_session(state, account, form)
+    path, _, query = path.partition("?")
     if method == "GET" and path.startswith("/v1/payment_intents/"):
         found = state.intents.get((account, path.rsplit("/", 1)[1]))
         return (200, found) if found else _error(404, f"No such payment_intent: '{path.rsplit('/', 1)[1]}'")
+    if method == "GET" and path == "/v1/refunds":
+        asked = dict(parse_qsl(query))
+        data = [r for r in state.refunds
+                if r["account"] == account and r["payment_intent"] == asked.get("payment_intent")]
+        return 200, {"object": "list", "url": "/v1/refunds", "has_more": False, "data": data}
     if method == "POST" and path == "/v1/refunds":
         return _refund(state, account, form)
     if method == "POST" and path == "/v1/accounts":

@@ -69,6 +69,7 @@ def _record_from_item(item: PaymentItem) -> PaymentRecord:
         created_at=datetime.fromisoformat(data["created_at"]), updated_at=datetime.fromisoformat(data["updated_at"]),
         failure_reason=data.get("failure_reason", ""), entry_id=data.get("entry_id"),
         refund_id=data.get("refund_id", ""), refunded_minor=int(data.get("refunded_minor", 0)),
+        outside_refunded_minor=int(data.get("outside_refunded_minor", 0)),
         dispute_reason=data.get("dispute_reason", ""), version=item.version or 0)
 
 
