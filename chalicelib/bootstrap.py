@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.tenant_repo import DynamoTenantRepository
     from chalicelib.domain.bridges import Bridge
     from chalicelib.domain.tenancy import Meter
-    from chalicelib.ports import LocalCheckoutPage, PaymentGateway, SmsSender
+    from chalicelib.ports import EmailSender, LocalCheckoutPage, PaymentGateway, SmsSender
     from chalicelib.services.account_changes import AccountChanges
     from chalicelib.services.alarm_queries import AlarmQueries
     from chalicelib.services.alarm_watch import AlarmWatch
@@ -234,7 +234,7 @@ def get_services() -> Services:
         site_control=SiteControl(bridge_link, r.tenancy, r.oplog, clock),
         readings=r.readings,
         alarms=r.alarms,
-        notifier=Notifier(r.alarms, _sms_sender(settings), clock),
+        notifier=Notifier(r.alarms, _sms_sender(settings), clock, _email_sender(settings)),
         alarm_queries=AlarmQueries(r.alarms, r.readings, r.tenancy, r.oplog, clock),
         rollups=DailyRollups(r.readings, r.rollups, r.tenancy),
         rollup_repo=r.rollups,
@@ -312,3 +312,9 @@ def _sms_sender(settings: Settings) -> SmsSender:
     from chalicelib.adapters.sms import LocalOutboxSender, SnsSmsSender
 
     return SnsSmsSender() if settings.sms_via_sns else LocalOutboxSender()
+
+
+def _email_sender(settings: Settings) -> EmailSender:
+    from chalicelib.adapters.email import LocalOutboxEmailSender, SesEmailSender
+
+    return SesEmailSender(settings.email_from) if settings.email_via_ses else LocalOutboxEmailSender()

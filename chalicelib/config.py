@@ -25,6 +25,8 @@ class Settings:
     archive_bucket: str | None = None
     archive_dir: str = ".local/archive"
     sms_via_sns: bool = False
+    email_via_ses: bool = False
+    email_from: str = "Voltvend <no-reply@voltvend.local>"  # in AWS: an address or domain verified in SES
     # Card payments. The app's own address as browsers and the processor reach it, stage path included (checkout
     # return URLs, the local card page and its webhook); Stripe keys switch from the local stand-in to Stripe.
     public_url: str = ""
@@ -73,6 +75,8 @@ def settings_from_env() -> Settings:
         archive_bucket=os.environ.get("VOLTVEND_ARCHIVE_BUCKET") or None,
         archive_dir=os.environ.get("VOLTVEND_ARCHIVE_DIR", ".local/archive"),
         sms_via_sns=os.environ.get("VOLTVEND_SMS", "outbox") == "sns",
+        email_via_ses=os.environ.get("VOLTVEND_EMAIL", "outbox") == "ses",
+        email_from=os.environ.get("VOLTVEND_EMAIL_FROM") or "Voltvend <no-reply@voltvend.local>",
         public_url=os.environ.get("VOLTVEND_PUBLIC_URL", "").rstrip("/"),
         stripe_secret_key=os.environ.get("VOLTVEND_STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=os.environ.get("VOLTVEND_STRIPE_WEBHOOK_SECRET") or None,

@@ -190,6 +190,12 @@ class SmsSender(Protocol):
         ...
 
 
+class EmailSender(Protocol):
+    def send(self, address: str, subject: str, text: str) -> str:
+        """Hand one plain-text e-mail over; returns the provider's message id (raises on refusal)."""
+        ...
+
+
 class AlreadyPosted(Exception):
     """An entry with this id is stored already: the request was seen before (nothing was written now)."""
 

@@ -131,9 +131,8 @@ def forgot_submit(operator_id: str) -> Response:
     try:
         fields = form_fields(bp.current_request)
         _check_form(fields)
-        base = get_settings().base_path or ""
         get_services().tenant_auth.request_reset(operator_id, first(fields, "login"),
-                                                 f"{base}{_home(operator_id)}/reset/{{token}}")
+                                                 _reset_link(f"{_home(operator_id)}/reset/{{token}}"))
     except DomainError as error:
         return _form("tenant_forgot.html", operator_id, status=error.status, error=error.message)
     return _form("tenant_forgot.html", operator_id, sent=True)  # the same answer whether the log-in exists or not
@@ -234,6 +233,14 @@ def invite_by_sms(actor: Actor, site_id: str, invitation_id: str) -> Response:
     phone = services.tenant_auth.send_invitation(actor, site_id, invitation_id, link)
     return render("tenant_invitation.html", site_id=site_id, account_id=invitation.account_id, invitation=invitation,
                   link=link, qr_svg=segno.make(link, error="m").svg_inline(scale=4, title="QR"), sent_to=phone)
+
+
+def _reset_link(path: str) -> str:
+    """The full address a reset message carries. Never this request's Host header, which whoever asks for the reset
+    chooses (a forged one would send the victim's token to the forger's site): the configured public address, and
+    only without one (a developer's machine) this request's host."""
+    public = get_settings().public_url
+    return f"{public}{path}" if public else _invitation_link(path)
 
 
 def _invitation_link(path: str) -> str:

@@ -1,4 +1,5 @@
-"""Sending the queued SMS whose time has come (quiet hours are already in each message's not-before)."""
+"""Sending the queued messages whose time has come (quiet hours are already in each message's not-before): SMS to
+phone numbers, e-mail to addresses (a tenant who signs in by e-mail gets their password reset that way)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from datetime import datetime
 
 from chalicelib.domain.notifications import Audience, Language, PlannedMessage, still_worth_sending
 from chalicelib.domain.outbox import OutboxMessage
-from chalicelib.ports import AlarmRepository, Clock, SmsSender
+from chalicelib.ports import AlarmRepository, Clock, EmailSender, SmsSender
 
 LOG = logging.getLogger("voltvend.notifier")
 
 
 class Notifier:
-    def __init__(self, alarms: AlarmRepository, sender: SmsSender, clock: Clock) -> None:
+    def __init__(self, alarms: AlarmRepository, sender: SmsSender, clock: Clock,
+                 email: EmailSender | None = None) -> None:
         self._alarms = alarms
         self._sender = sender
         self._clock = clock
+        self._email = email
 
     def send_due(self, operator_ids: list[str]) -> int:
         now, sent = self._clock.now(), 0
@@ -35,10 +38,17 @@ class Notifier:
                               self._clock.now())
             return 0
         try:
-            provider_id = self._sender.send(message.recipient, message.text)
+            provider_id = self._send(message)
         except Exception as error:  # a provider refusal is recorded on the message, not raised
-            LOG.warning("SMS to %s failed: %s", message.recipient, error)
+            LOG.warning("message to %s failed: %s", message.recipient, error)
             self._alarms.mark(operator_id, message.dedupe_key, "failed", str(error)[:200], self._clock.now())
             return 0
         self._alarms.mark(operator_id, message.dedupe_key, "sent", provider_id, self._clock.now())
         return 1
+
+    def _send(self, message: OutboxMessage) -> str:
+        if "@" not in message.recipient:
+            return self._sender.send(message.recipient, message.text)
+        if self._email is None:
+            raise RuntimeError("no e-mail channel is configured")
+        return self._email.send(message.recipient, "Voltvend", message.text)

@@ -167,11 +167,11 @@ class TenantAuth:
         self._sessions.delete(tenant.operator_id, tenant.session_id)
 
     def request_reset(self, operator_id: str, login: str, reset_url: str) -> bool:
-        """Queue a one-hour reset link by SMS to the tenant's phone when the log-in exists; the caller says the
-        same either way (no account discovery). The SMS goes through the outbox like alarm SMS (sent within the
-        minute, shown to the operator). A log-in by e-mail gets nothing: there is no e-mail channel yet."""
+        """Queue a one-hour reset link to the tenant's log-in (an SMS to a phone, an e-mail to an address) when it
+        exists; the caller says the same either way (no account discovery). It goes through the outbox like alarm
+        SMS (sent within the minute, shown to the operator)."""
         user = self._tenants.by_login(validate_code(operator_id), normalise_login(login))
-        if user is None or "@" in user.login:
+        if user is None:
             return False
         secret, now = secrets.token_urlsafe(24), self._clock.now()
         self._tenants.put_reset(user.operator_id, _secret_hash(secret), user.tenant_id, now + RESET_LIFETIME)

@@ -36,11 +36,12 @@ class PortalClient:
     def get(self, path: str, headers: dict[str, str] | None = None) -> HTTPResponse:
         return self._keep_cookies(self._http.get(path, headers=self._headers(headers)))
 
-    def post_form(self, path: str, fields: dict[str, Any], *, with_token_from: str | None = None) -> HTTPResponse:
+    def post_form(self, path: str, fields: dict[str, Any], *, with_token_from: str | None = None,
+                  headers: dict[str, str] | None = None) -> HTTPResponse:
         body = dict(fields)
         if with_token_from is not None:
             body.update(hidden_tokens(self.get(with_token_from)))
-        headers = self._headers({"content-type": "application/x-www-form-urlencoded"})
+        headers = self._headers({"content-type": "application/x-www-form-urlencoded", **(headers or {})})
         return self._keep_cookies(self._http.post(path, headers=headers, body=urlencode(body, doseq=True).encode()))
 
     def post_json(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> HTTPResponse:

@@ -8,12 +8,15 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from chalice.test import Client
 
-from chalicelib.bootstrap import get_services
+from chalicelib.adapters.sms import LocalOutboxSender
+from chalicelib.bootstrap import get_services, reset_services
 from chalicelib.domain.readings import StoredState, Usage
 from chalicelib.domain.tenancy import BillingMode, Meter, Site
 from chalicelib.services.audit import operation
+from chalicelib.services.notifier import Notifier
 from chalicelib.services.sales import new_request_token
 from tests.conftest import OperatorFixture
 from tests.integration.portal_client import PortalClient, hidden_tokens
@@ -198,3 +201,46 @@ def test_days_of_credit_go_by_the_last_weeks_spending(new_operator: OperatorFixt
 
     assert found["m_cl"].balance_minor == 10_000 and found["m_cl"].days_left == Decimal("100.0")  # 100.00 × 7 / 7.00
     assert found["m_pp"].balance_minor == 4_900 and found["m_pp"].days_left == Decimal("16.3")  # 49.00 × 7 / 21.00
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, address: str, subject: str, text: str) -> str:
+        self.sent.append((address, subject, text))
+        return f"mail-{len(self.sent)}"
+
+
+def test_a_tenant_who_signs_in_by_e_mail_resets_by_e_mail_on_the_public_address(
+        client: Client, new_operator: OperatorFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    op = new_operator.operator_id
+    site_id, account_id = _shop(new_operator, "Bookshop", "m_book")
+    staff = PortalClient(client)
+    staff.log_in(op, "boss", new_operator.admin_password)
+    _join(client, _invite(staff, site_id, account_id), "Reader@Example.com", "first-password-2026")
+    monkeypatch.setenv("VOLTVEND_PUBLIC_URL", "https://power.example.com/api")
+    reset_services()
+    try:
+        anyone = PortalClient(client)
+        token = FORM_TOKEN.search(anyone.get(f"/t/{op}/forgot").body.decode())
+        assert token is not None
+        # Whoever asks chooses the Host header; the link must not follow it to their site.
+        answer = anyone.post_form(f"/t/{op}/forgot", {"form_token": token.group(1), "login": "reader@example.com"},
+                                  headers={"host": "evil.example.net"})
+        assert answer.status_code == 200 and 'id="reset-sent"' in answer.body.decode()
+        services = get_services()
+        mailbox = _Mailbox()
+        assert Notifier(services.alarms, LocalOutboxSender(), services.clock, mailbox).send_due([op]) == 1
+        [(address, subject, text)] = mailbox.sent
+        assert address == "reader@example.com" and subject == "Voltvend"
+        link = re.search(r"https://power\.example\.com/api(/t/\S+/reset/\S+)", text)
+        assert link is not None and "evil" not in text
+        assert [m.status for m in services.alarms.outbox(op) if m.recipient == address] == ["sent"]
+    finally:
+        monkeypatch.delenv("VOLTVEND_PUBLIC_URL")
+        reset_services()
+    form = FORM_TOKEN.search(anyone.get(link.group(1)).body.decode())
+    assert form is not None
+    done = anyone.post_form(link.group(1), {"form_token": form.group(1), "password": "second-password-2026"})
+    assert done.status_code == 303 and "vv_tenant" in anyone.cookies
