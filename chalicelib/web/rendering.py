@@ -61,11 +61,29 @@ def environment(locale: str) -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    translations = _translations(locale)
+    env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["gettext"] = _gettext(translations)  # what ``_()`` in a template calls
     env.filters["amount"] = _amount
     env.filters["when"] = _when
     env.filters["price"] = _price
     return env
+
+
+def _gettext(translations: Any) -> Any:
+    """Jinja's new-style gettext, except that a message is %-formatted only when variables are given: messages
+    can carry text from outside (an error naming what someone typed), where a "%" is no placeholder."""
+    from jinja2 import pass_context
+    from markupsafe import Markup
+
+    @pass_context
+    def gettext(context: Any, message: str, **variables: Any) -> str:
+        text = translations.gettext(message)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables if variables else text
+
+    return gettext
 
 
 def _amount(minor: int | None) -> str:
