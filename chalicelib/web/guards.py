@@ -95,6 +95,7 @@ def page(app: Any, permission: Permission | None = None, *,
                     raise PermissionDenied("the form expired or came from elsewhere; reload and try again")
                 if permission is not None:
                     actor.require(permission)
+                _site_first(request.method, actor, kwargs)
                 return view(actor, **kwargs)
             except DomainError as error:
                 return error_page(error)
@@ -122,6 +123,7 @@ def api(app: Any, permission: Permission | None = None) -> Callable[[View], View
                     raise PermissionDenied("missing or wrong X-CSRF-Token header")
                 if permission is not None:
                     state.actor.require(permission)
+                _site_first(request.method, state.actor, kwargs)
                 return view(state.actor, **kwargs)
             except DomainError as error:
                 return domain_error_json(error)
@@ -132,6 +134,16 @@ def api(app: Any, permission: Permission | None = None) -> Callable[[View], View
         return wrapper
 
     return decorate
+
+
+def _site_first(method: str, actor: Actor, kwargs: dict[str, Any]) -> None:
+    """A write to a site is judged against the caller's sites before its form or body: another operator's site must
+    answer "not found" whatever was sent, never a validation error about the fields."""
+    if method != "GET" and "site_id" in kwargs:
+        from chalicelib.bootstrap import get_services
+        from chalicelib.services.scoping import site_in_scope
+
+        site_in_scope(get_services().tenancy, actor, kwargs["site_id"])
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, Any] | None = None) -> Response:

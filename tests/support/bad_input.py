@@ -144,8 +144,10 @@ def sweep(client: Client, app: Any, ids: Identities, *, quick: bool) -> Outcome:
     return outcome
 
 
-def prepare(operator_id: str, admin_password: str) -> Identities:
-    """A site with a read meter on an open account, a signed-in administrator and tenant (sessions, tokens)."""
+def prepare(operator_id: str, admin_password: str, *, meter_id: str = "m_bad", shop: str = "Sweep shop",
+            site_id: str | None = None) -> Identities:
+    """A read meter on an open account (on a new site, or ``site_id``), a signed-in administrator, API client and
+    tenant of that account (sessions, tokens)."""
     from chalicelib.bootstrap import get_services
     from chalicelib.domain.readings import StoredState
     from chalicelib.domain.tenancy import BillingMode, Meter, Site
@@ -155,20 +157,23 @@ def prepare(operator_id: str, admin_password: str) -> Identities:
     from chalicelib.web.tenant_guards import TENANT_COOKIE
 
     services, now = get_services(), datetime.now(UTC)
-    site_id, meter_id = f"site_{secrets.token_hex(3)}", "m_bad"
-    services.tenancy.add_site(Site(operator_id, site_id, "Bad input park"),
-                              operation(operator_id, "sweep", "site.create", site_id, now))
-    services.tenancy.add_meters([Meter(operator_id, site_id, meter_id, "SN-BAD", "DTSY1352", "c1", 1, "u1",
-                                       BillingMode.PREPAID_METER)])
+    if site_id is None:
+        site_id = f"site_{secrets.token_hex(3)}"
+        services.tenancy.add_site(Site(operator_id, site_id, f"{shop} park"),
+                                  operation(operator_id, "sweep", "site.create", site_id, now))
+    address = len(services.tenancy.list_meters(operator_id, site_id)) + 1
+    services.tenancy.add_meters([Meter(operator_id, site_id, meter_id, f"SN-{meter_id}", "DTSY1352", "c1", address,
+                                       f"u{address}", BillingMode.PREPAID_METER)])
     services.readings.put_states(operator_id, site_id, [StoredState(
         meter_id, now, {"remaining_amount": "20.00", "purchase_count": 2, "relay_state": 0}, (), now, 0)])
     session = services.auth.login(operator_id, "boss", admin_password)
     admin = services.auth.resolve(operator_id, session.session_id)
     assert admin is not None
-    account = services.sales.open_account(admin, site_id, "Sweep shop", [meter_id], request_id=new_request_token())
+    account = services.sales.open_account(admin, site_id, shop, [meter_id], request_id=new_request_token())
     invitation = services.tenant_auth.invite(admin, site_id, account.account.account_id)
-    tenant = services.tenant_auth.accept(operator_id, invitation.invitation_id, login="+8613700000001",
-                                         display_name="Sweep", password="sweep-password-2026")
+    tenant = services.tenant_auth.accept(operator_id, invitation.invitation_id,
+                                         login=f"+86137{secrets.randbelow(10**8):08d}", display_name=shop,
+                                         password="sweep-password-2026")
     api = services.auth.login(operator_id, "boss", admin_password)
     return Identities(
         operator_id, site_id, meter_id, account.account.account_id,
