@@ -40,6 +40,7 @@ def run(quick: bool) -> Iterator[dict[str, Any]]:
     count = len(routes(app))
     yield {"value": outcome.calls, "unit": "calls", "baseline": count, "ratio": round(outcome.calls / count, 2),
            "routes": count, "server_errors": len(outcome.server_errors), "unexplained": len(outcome.unexplained),
+           "unescaped": len(outcome.unescaped),
            "by_status": {str(k): v for k, v in sorted(outcome.by_status.items())},
-           "first_errors": outcome.server_errors[:5] + outcome.unexplained[:5],
+           "first_errors": outcome.server_errors[:5] + outcome.unexplained[:5] + outcome.unescaped[:5],
            "target": "0 server errors, every refusal with a message"}

@@ -268,6 +268,7 @@ def _payment_side(r: Repositories, settings: Settings, sales: SalesDesk,
     gateway, local_page = _payment_gateway(settings)
     events = PaymentEvents(gateway, r.payments, r.tenancy, r.money, sales, clock)
     sales.card_reversed = events.card_reversed
+    sales.refunded_outside = events.refunded_outside
     payments = PaymentsService(gateway, r.payments, r.tenancy, r.money, r.readings, sales, r.oplog, clock,
                                public_url=settings.public_url, local_page=local_page)
     return payments, events

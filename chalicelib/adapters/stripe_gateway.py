@@ -55,6 +55,12 @@ def verify_event(payload: bytes, signature_header: str, secret: str) -> dict[str
     return event
 
 
+def _ours(refund: dict[str, Any]) -> bool:
+    """A refund Voltvend made: marked as ours, or (made before the mark existed) carrying our reason."""
+    metadata = refund.get("metadata") or {}
+    return metadata.get("by") == REFUND_MARK or "why" in metadata
+
+
 class StripeGateway:
     offline = False
 
@@ -107,14 +113,14 @@ class StripeGateway:
                            refunded_outside_minor=outside)
 
     def _refunded_outside(self, intent_id: str, options: dict[str, Any]) -> int:
-        """What the intent's refunds not made by us add up to (ours carry our mark), pending ones included."""
+        """What the intent's succeeded refunds not made by us add up to (a pending one counts once it succeeds: the
+        processor sends another event then)."""
         total, params = 0, {"payment_intent": intent_id, "limit": 100}
         while True:
             page = self._call(lambda client, params=dict(params): client.v1.refunds.list(params=params,
                                                                                        options=options))
             refunds = list(page.get("data") or [])
-            total += sum(int(r["amount"]) for r in refunds if r.get("status") in ("succeeded", "pending")
-                         and (r.get("metadata") or {}).get("by") != REFUND_MARK)
+            total += sum(int(r["amount"]) for r in refunds if r.get("status") == "succeeded" and not _ours(r))
             if not page.get("has_more") or not refunds:
                 return total
             params["starting_after"] = refunds[-1]["id"]

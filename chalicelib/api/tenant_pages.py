@@ -4,8 +4,9 @@ operator's side of invitations (a link and a QR code per account)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from chalice import Blueprint
 from chalice.app import Response
@@ -24,6 +25,7 @@ from chalicelib.web.http import FORM_TYPES, cookie_header, cookies, first, form_
 from chalicelib.web.tenant_guards import TENANT_COOKIE, tenant_cookie, tenant_error, tenant_page
 from chalicelib.web.views import render
 
+LOG = logging.getLogger("voltvend.tenants")
 bp = Blueprint(__name__)
 NONCE_COOKIE = "vv_tenant_nonce"
 
@@ -131,8 +133,12 @@ def forgot_submit(operator_id: str) -> Response:
     try:
         fields = form_fields(bp.current_request)
         _check_form(fields)
-        get_services().tenant_auth.request_reset(operator_id, first(fields, "login"),
-                                                 _reset_link(f"{_home(operator_id)}/reset/{{token}}"))
+        link = _reset_link(f"{_home(operator_id)}/reset/{{token}}")
+        if link is None:
+            LOG.error("no reset link sent: VOLTVEND_PUBLIC_URL is not set, and %r is no local host",
+                      bp.current_request.headers.get("host"))
+        else:
+            get_services().tenant_auth.request_reset(operator_id, first(fields, "login"), link)
     except DomainError as error:
         return _form("tenant_forgot.html", operator_id, status=error.status, error=error.message)
     return _form("tenant_forgot.html", operator_id, sent=True)  # the same answer whether the log-in exists or not
@@ -235,12 +241,21 @@ def invite_by_sms(actor: Actor, site_id: str, invitation_id: str) -> Response:
                   link=link, qr_svg=segno.make(link, error="m").svg_inline(scale=4, title="QR"), sent_to=phone)
 
 
-def _reset_link(path: str) -> str:
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _reset_link(path: str) -> str | None:
     """The full address a reset message carries. Never this request's Host header, which whoever asks for the reset
-    chooses (a forged one would send the victim's token to the forger's site): the configured public address, and
-    only without one (a developer's machine) this request's host."""
+    chooses (a forged one would send the victim's token to the forger's site): the configured public address; only
+    without one, and only for a local host (a developer's machine), this request's host; otherwise none."""
     public = get_settings().public_url
-    return f"{public}{path}" if public else _invitation_link(path)
+    if public:
+        return f"{public}{path}"
+    try:
+        host = urlsplit(f"//{bp.current_request.headers.get('host', 'localhost')}").hostname
+    except ValueError:  # not even a host name
+        return None
+    return _invitation_link(path) if host in LOCAL_HOSTS else None
 
 
 def _invitation_link(path: str) -> str:

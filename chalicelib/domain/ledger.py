@@ -130,8 +130,16 @@ def cashier_request_id(token: str) -> str:
     return f"cashier:{token}"
 
 
+INTERVAL_CHARGE_PREFIX = "charge:"
+
+
 def charge_request_id(meter_id: str, interval_start: datetime) -> str:
-    return f"charge:{meter_id}:{interval_start.isoformat()}"
+    return f"{INTERVAL_CHARGE_PREFIX}{meter_id}:{interval_start.isoformat()}"
+
+
+def is_interval_charge(entry: Entry) -> bool:
+    """A reading interval's charge, posted by the reading cycle (not consumption charged at a closing or transfer)."""
+    return entry.kind is EntryKind.CHARGE and entry.request_id.startswith(INTERVAL_CHARGE_PREFIX)
 
 
 def new_request_token() -> str:

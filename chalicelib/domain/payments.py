@@ -195,7 +195,8 @@ def refunded(record: PaymentRecord, *, refund_id: str, amount_minor: int, reason
 
 
 def refund_failed(record: PaymentRecord, reason: str, at: datetime) -> PaymentRecord:
-    return record.moved(PaymentStatus.REFUND_FAILED, at, failure_reason=reason)
+    """A refund we owed failed: always recorded, whatever the payment's status (a person must act on it)."""
+    return replace(record, status=PaymentStatus.REFUND_FAILED, updated_at=at, failure_reason=reason)
 
 
 def disputed(record: PaymentRecord, reason: str, at: datetime) -> PaymentRecord:

@@ -23,7 +23,15 @@ import secrets
 import time
 
 from chalicelib.domain.errors import Conflict, DomainError
-from chalicelib.domain.ledger import Channel, Entry, EntryKind, stripe_refund_request_id, stripe_request_id
+from chalicelib.domain.ledger import (
+    Channel,
+    Entry,
+    EntryKind,
+    entry_id_for,
+    reversal_entry_id,
+    stripe_refund_request_id,
+    stripe_request_id,
+)
 from chalicelib.domain.money import format_amount
 from chalicelib.domain.payments import (
     DISPUTE_CREATED,
@@ -139,6 +147,12 @@ class PaymentEvents:
             operator_id, intent, top_up, facts.account, now)
         if facts.event_type == DISPUTE_CREATED:
             return self._store(disputed(record, facts.dispute_reason, now))
+        if intent.succeeded and record.entry_id is None:
+            # A sale posted by a run that died before it stored the record: the ledger is the word.
+            sale = self._money.entry(operator_id, entry_id_for(operator_id, stripe_request_id(intent.intent_id)))
+            if sale is not None:
+                self._store(succeeded(record, sale.entry_id, now))
+                record = self._payments.payment(operator_id, intent.intent_id) or record
         if intent.succeeded and record.entry_id is None and refunded_outside(record, intent) > 0 \
                 and intent.refunded_outside_minor >= intent.amount_minor:
             note = "refunded in full in the processor's dashboard before its sale was posted: not posted"
@@ -172,13 +186,27 @@ class PaymentEvents:
         """A refund made in the processor's dashboard: its credit comes back out of the meter, once."""
         amount, now = refunded_outside(record, intent), self._clock.now()
         note = f"{format_amount(amount)} refunded in the processor's dashboard"
+        assert record.entry_id is not None
+        if self._money.entry(record.operator_id, reversal_entry_id(record.operator_id, record.entry_id)):
+            # The sale was reversed here already (its credit is out): the dashboard refund is the card side of it,
+            # made by hand after our own refund failed.
+            return self._store(outside_refund_taken_in(record, amount, f"{note}: the sale was already reversed",
+                                                       now))
         try:
             entry = self._sales.card_refund(record.operator_id, record.site_id, record.meter_id, amount,
                                             request_id=stripe_refund_request_id(intent.intent_id,
                                                                                 intent.refunded_outside_minor),
                                             payer="processor")
-        except Conflict:
-            raise  # the meter was busy: the processor's retry judges it again
+        except Conflict as error:
+            money = self._money.money(record.operator_id, record.meter_id)
+            if money is not None and money.account_id == record.top_up.account_id:
+                raise  # the meter was busy: the processor's retry judges it again
+            error_message = error.message  # the meter left the account: no retry will change that
+            LOG.error("payment %s: %s, and its credit could not be taken back: %s", intent.intent_id, note,
+                      error_message)
+            return self._store(outside_refund_taken_in(
+                record, amount, f"{note}; its credit could not be taken back ({error_message}): settle it with "
+                                f"the account", now))
         except DomainError as error:
             LOG.error("payment %s: %s, and its credit could not be taken back: %s", intent.intent_id, note,
                       error.message)
@@ -226,6 +254,12 @@ class PaymentEvents:
     def _store(self, record: PaymentRecord) -> str:
         self._payments.save_payment(record)
         return record.status.value
+
+    def refunded_outside(self, operator_id: str, intent_id: str) -> int:
+        """What of a card payment was refunded in the processor's dashboard and taken in (the desk asks before it
+        reverses a card sale)."""
+        record = self._payments.payment(operator_id, intent_id)
+        return record.outside_refunded_minor if record else 0
 
     # -- an operator reversed a card sale ------------------------------------------------------------------------
     def card_reversed(self, meter: Meter, original: Entry, reversal: Entry) -> None:

@@ -14,6 +14,7 @@ that must have become a sale is one (the payment records come from services.paym
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.readings import StoredState
 from chalicelib.ports import AlarmRepository, Clock, MoneyRepository, ReadingsRepository
 from chalicelib.services.money_posting import registers_of
+
+LOG = logging.getLogger("voltvend.reconciliation")
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,24 @@ class Reconciliation:
         cloud-billed meter gathers a charge per interval, and the hour must not re-read its years."""
         op, meter_id = money.operator_id, money.meter_id
         checkpoint = self._money.fold_checkpoint(op, meter_id)
-        since = checkpoint.through_at if checkpoint else None
-        new = entries_after(checkpoint, self._money.meter_entries(op, meter_id, since))
-        again = self._money.money(op, meter_id)
-        if again is None or again.version != money.version:
-            return []  # money moved while the entries were read: judged next time, not half-way through a posting
-        stored, derived = -money.credit_minor, credit_balance(meter_id, checkpoint, new)
-        if stored != derived:
-            return [Discrepancy(DiscrepancyKind.STORED_BALANCE, meter_id,
-                                message=f"stored credit {stored}, entries say {derived}",
-                                evidence={"stored": stored, "derived": derived})]
-        moved = advanced(meter_id, checkpoint, new, self._clock.now())
-        if moved is not None:
-            self._money.save_fold_checkpoint(op, meter_id, moved)
-        return []
+        for start in ((checkpoint, None) if checkpoint is not None else (None,)):
+            since = start.through_at if start else None
+            new = entries_after(start, self._money.meter_entries(op, meter_id, since))
+            again = self._money.money(op, meter_id)
+            if again is None or again.version != money.version:
+                LOG.info("meter %s: its money moved while its entries were read; judged next hour", meter_id)
+                return []
+            stored, derived = -money.credit_minor, credit_balance(meter_id, start, new)
+            if stored == derived:
+                moved = advanced(meter_id, start, new, self._clock.now())
+                if moved is not None:
+                    self._money.save_fold_checkpoint(op, meter_id, moved)
+                return []
+            if start is not None:
+                LOG.warning("meter %s: the fold from its checkpoint disagrees; folding its whole history", meter_id)
+        return [Discrepancy(DiscrepancyKind.STORED_BALANCE, meter_id,
+                            message=f"stored credit {stored}, entries say {derived}",
+                            evidence={"stored": stored, "derived": derived})]
 
     def _raise(self, operator_id: str, site_id: str, found: list[Discrepancy]) -> None:
         if not found:

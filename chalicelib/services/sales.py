@@ -123,6 +123,9 @@ class SalesDesk:
         # Set at start-up: (meter, original sale, its reversal) after a card sale's reversal is committed, so the
         # payment is refunded through the processor (services.payment_events). It must not raise.
         self.card_reversed: Callable[[Meter, Entry, Entry], object] | None = None
+        # Set at start-up: how much of a card payment (operator, payment intent) was refunded in the processor's
+        # dashboard; such a sale is not reversed here, or its credit would come back out twice.
+        self.refunded_outside: Callable[[str, str], int] | None = None
 
     # -- accounts --------------------------------------------------------------------------
     def open_account(self, actor: Actor, site_id: str, customer_name: str, meter_ids: list[str], *,
@@ -241,6 +244,13 @@ class SalesDesk:
         if original is None or original.meter_id is None:
             raise NotFound("no such sale or refund")
         meter = self._meter(actor, site_id, original.meter_id)
+        intent_id = original.request_id.removeprefix("stripe:")
+        if original.kind is EntryKind.SALE and original.channel is Channel.CARD and self.refunded_outside is not None \
+                and original.request_id == stripe_request_id(intent_id):
+            outside = self.refunded_outside(actor.operator_id, intent_id)
+            if outside:
+                raise Conflict(f"{format_amount(outside)} of this card payment was refunded in the processor's "
+                               f"dashboard and taken back from the meter; refund anything more at the desk")
         history = self._money.meter_entries(actor.operator_id, meter.meter_id, with_charges=False)
         reversal = self._post(actor, meter, cashier_request_id(_token(request_id)), "sale.reverse", None,
                               lambda account, balance, request: account_rules.reverse(

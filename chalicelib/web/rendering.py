@@ -71,17 +71,22 @@ def environment(locale: str) -> Any:
 
 
 def _gettext(translations: Any) -> Any:
-    """Jinja's new-style gettext, except that a message is %-formatted only when variables are given: messages
-    can carry text from outside (an error naming what someone typed), where a "%" is no placeholder."""
+    """What ``_()`` in a template calls. Unlike Jinja's new-style gettext, a message without variables is returned
+    as plain text, so autoescaping escapes it: templates pass error messages through ``_()``, and those can carry
+    what someone typed (Jinja marks every message safe, which let such text into the page as HTML). And only a
+    message given variables is %-formatted: a "%" in someone's text is no placeholder. Our catalogue holds no
+    markup, so escaping a translation changes nothing."""
     from jinja2 import pass_context
     from markupsafe import Markup
 
     @pass_context
     def gettext(context: Any, message: str, **variables: Any) -> str:
         text = translations.gettext(message)
+        if not variables:
+            return str(text)
         if context.eval_ctx.autoescape:
-            text = Markup(text)
-        return text % variables if variables else text
+            return Markup(text) % variables  # the template's own message; the values are escaped into it
+        return str(text % variables)
 
     return gettext
 

@@ -18,4 +18,5 @@ def test_no_route_answers_bad_input_with_a_server_error(client: Client, new_oper
     assert outcome.calls > 5 * len(routes(app))
     assert outcome.server_errors == []
     assert outcome.unexplained == []
+    assert outcome.unescaped == []
     assert outcome.by_status[200] > 0 and sum(n for s, n in outcome.by_status.items() if 400 <= s < 500) > 0

@@ -11,7 +11,7 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -301,3 +301,43 @@ def test_a_dashboard_refund_is_not_posted_twice_nor_when_the_credit_is_gone(
     record = get_services().payments._payments.payment(other.operator_id, intent_id)
     assert record is not None and record.outside_refunded_minor == 1_000
     assert "could not be taken back" in record.failure_reason and "settle it with the account" in record.failure_reason
+
+
+def test_after_a_dashboard_refund_the_sale_is_not_reversed_at_the_desk_and_old_refunds_of_ours_never_count(
+        fake_stripe: FakeStripe, new_operator: OperatorFixture, public_app: LocalHost) -> None:
+    shop = make_shop(new_operator)
+    account, intent_id, completed = _paid_with_stripe(fake_stripe, shop, "30.00")
+    assert deliver(public_app, *completed)[1]["outcome"] == "succeeded"
+    # A refund Voltvend made before refunds were marked carried only its reason: it is ours, never taken in.
+    with fake_stripe.state.lock:
+        fake_stripe.state.refunds.append({"id": "re_old", "object": "refund", "amount": 200, "status": "succeeded",
+                                          "payment_intent": intent_id, "metadata": {"why": "sale reversed"},
+                                          "account": account})
+    deliver(public_app, *fake_stripe.event("charge.refunded", fake_stripe.intent(account, intent_id), account))
+    assert _refunds(shop.operator_id, shop.meter_id) == []
+
+    charge = fake_stripe.refund_in_dashboard(account, intent_id, 1_000)
+    assert deliver(public_app, *fake_stripe.event("charge.refunded", charge, account))[1]["outcome"] == "refunded"
+    [sale] = card_sales(shop.operator_id, shop.meter_id)
+    with pytest.raises(Conflict, match="refunded in the processor's dashboard"):
+        get_services().sales.reverse(shop.admin, shop.site_id, sale.entry_id, request_id=new_request_token(),
+                                     reason="customer asked")
+    assert [r.amount_minor for r in _refunds(shop.operator_id, shop.meter_id)] == [1_000]  # taken back once
+
+
+def test_a_sale_whose_record_was_lost_is_still_found_before_a_full_dashboard_refund_is_judged(
+        fake_stripe: FakeStripe, new_operator: OperatorFixture, public_app: LocalHost) -> None:
+    shop = make_shop(new_operator)
+    account, intent_id, completed = _paid_with_stripe(fake_stripe, shop, "30.00")
+    assert deliver(public_app, *completed)[1]["outcome"] == "succeeded"
+    repository = get_services().payments._payments
+    record = repository.payment(shop.operator_id, intent_id)
+    assert record is not None and record.entry_id is not None
+    # As if the run that posted the sale died before it stored the record: the record never names the sale.
+    repository.save_payment(replace(record, entry_id=None, status=PaymentStatus.PENDING))
+
+    charge = fake_stripe.refund_in_dashboard(account, intent_id, 3_000)
+    assert deliver(public_app, *fake_stripe.event("charge.refunded", charge, account))[1]["outcome"] == "refunded"
+    assert [r.amount_minor for r in _refunds(shop.operator_id, shop.meter_id)] == [3_000]  # the credit came out
+    stored = repository.payment(shop.operator_id, intent_id)
+    assert stored is not None and stored.entry_id == card_sales(shop.operator_id, shop.meter_id)[0].entry_id

@@ -9,7 +9,7 @@ from decimal import Decimal
 from chalicelib.adapters.dynamodb.alarm_codec import state_to_dict
 from chalicelib.adapters.dynamodb.batch import item_attributes
 from chalicelib.adapters.dynamodb.keys import site_pk
-from chalicelib.adapters.dynamodb.models import MeterStateItem, ReadingItem, UsageItem
+from chalicelib.adapters.dynamodb.models import MeterMoneyItem, MeterStateItem, ReadingItem, UsageItem
 from chalicelib.adapters.dynamodb.readings_repo import READINGS_EXPIRE, board_summary, reading_pk
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.alarms import Alarm, AlarmKind, AlarmState, RegisterBaseline, Severity, Subject, SubjectKind
@@ -58,6 +58,9 @@ def test_items_written_from_values_are_what_the_models_write(new_operator: Opera
                               values=full.values, problems=list(full.problems), last_answer_at=full.last_answer_at,
                               missed_cycles=0, alarms=state_to_dict(_alarmed("m_full")), billing=full.billing,
                               board=board_summary("m_full", full.values, full.last_answer_at, 0, full.alarms))
+    raw = readings._connection.dispatch("GetItem", {"TableName": MeterStateItem.Meta.table_name, "Key": {
+        "pk": {"S": site_pk(op, "site_rs")}, "sk": {"S": "STATE#m_full"}}})["Item"]
+    assert raw == as_model.serialize()  # what DynamoDB holds, attribute for attribute
     assert MeterStateItem.get(site_pk(op, "site_rs"), "STATE#m_full").serialize() == as_model.serialize()
     reading = ReadingItem.get(reading_pk(op, "m_full"), 1_700_003_600_000)
     expires = datetime.fromtimestamp(1_700_003_600, UTC) + READINGS_EXPIRE
@@ -75,6 +78,19 @@ def test_serializing_from_values_keeps_the_models_rules() -> None:
     silent = item_attributes(MeterStateItem, pk="p", sk="STATE#m", meter_id="m", read_at=AT, values={})[1]
     assert silent["problems"] == {"L": []} and silent["missed_cycles"] == {"N": "0"}  # the models' defaults
     assert silent["kind"] == {"S": "meter_state"}
+
+    try:  # given as None is not "not given": the default does not step in, as it would not in the model
+        item_attributes(MeterStateItem, pk="p", sk="STATE#m", meter_id="m", read_at=AT, values={}, missed_cycles=None)
+    except ValueError as error:
+        assert "missed_cycles" in str(error)
+    else:
+        raise AssertionError("a None for a required attribute was accepted")
+    try:
+        item_attributes(MeterMoneyItem, pk="p", sk="MONEY#m")
+    except ValueError as error:
+        assert "versioned" in str(error)
+    else:
+        raise AssertionError("a versioned model was written without its condition")
 
     for wrong in ({"pk": "p", "at_ms": 5}, {"pk": "p", "at_ms": 5, "values": {}, "colour": "red"}):
         try:

@@ -11,6 +11,7 @@ from chalicelib.adapters.dynamodb.keys import operator_pk
 from chalicelib.adapters.dynamodb.models import MeterMoneyItem
 from chalicelib.bootstrap import get_services
 from chalicelib.domain.delivery import DiscrepancyKind
+from chalicelib.domain.ledger import FoldCheckpoint
 from chalicelib.domain.readings import Usage
 from chalicelib.domain.tenancy import BillingMode, Meter, Site
 from chalicelib.services.audit import operation
@@ -88,3 +89,35 @@ def test_the_fold_goes_on_from_its_checkpoint_and_still_finds_a_wrong_stored_cre
     assert [(f.discrepancy.kind, f.discrepancy.evidence) for f in findings] == [
         (DiscrepancyKind.STORED_BALANCE, {"stored": -9_999, "derived": -(5_000 - 5 * 65)})]
     assert services.money.fold_checkpoint(op, "m_cb") == moved
+
+
+def test_a_wrong_checkpoint_is_refolded_and_a_moving_meter_is_left_for_the_next_hour(
+        new_operator: OperatorFixture) -> None:
+    services, op = get_services(), new_operator.operator_id
+    site_id = f"site_{secrets.token_hex(3)}"
+    services.tenancy.add_site(Site(op, site_id, "Refold park"), operation(op, "t", "site.create", site_id,
+                                                                          datetime.now(UTC)))
+    services.tenancy.add_meters([Meter(op, site_id, "m_rf", "SN-rf", "DTSY1352", "c1", 1, "u1",
+                                       BillingMode.CLOUD_BILLED)])
+    admin = admin_actor(new_operator)
+    services.sales.open_account(admin, site_id, "Refold shop", ["m_rf"], request_id=new_request_token())
+    services.sales.sell(admin, site_id, "m_rf", request_id=new_request_token(), amount="20.00")
+    _charge(op, "m_rf", int(datetime.now(UTC).timestamp() * 1000) - 4 * HALF_HOUR_MS, 2)
+    first = services.money.meter_entries(op, "m_rf")[0]
+    services.money.save_fold_checkpoint(op, "m_rf", FoldCheckpoint(first.created_at, first.entry_id, -1))  # wrong
+    reconciliation = Reconciliation(services.money, services.readings, services.alarms, LaterClock())
+
+    assert reconciliation.run(op) == []  # the whole history agrees: the checkpoint was wrong, not the credit
+    fixed = services.money.fold_checkpoint(op, "m_rf")
+    assert fixed is not None and fixed.balance_minor == -(2_000 - 2 * 65)
+
+    class MovingMoney(ReadsSeen):
+        def meter_entries(self, *args: Any, **kwargs: Any) -> Any:
+            found = super().meter_entries(*args, **kwargs)
+            services.sales.sell(admin, site_id, "m_rf", request_id=new_request_token(), amount="1.00")
+            return found  # read before the sale that has just moved the money
+
+    moving = Reconciliation(MovingMoney(services.money), services.readings, services.alarms, LaterClock())
+    assert moving.run(op) == []  # not a discrepancy: judged again next hour
+    assert services.money.fold_checkpoint(op, "m_rf") == fixed
+    assert reconciliation.run(op) == []  # and then it agrees

@@ -260,6 +260,11 @@ def test_adding_a_meter_and_closing_settles_every_meter(desk: Desk) -> None:
     assert head is not None and (head.command.value, head.amount_minor) == ("refund", 4_000)  # out of the meter
     stored = services.money.account(op, account_id)
     assert stored is not None and not stored.account.is_open and stored.closing == record
+    # The 2.00 used, charged at closing, is no interval charge: it stays in the account's and the month's lists.
+    used = [e for e in services.money.account_entries(op, account_id) if e.kind is EntryKind.CHARGE]
+    assert [(e.meter_id, e.amount_minor) for e in used] == [(desk.prepaid, 200)]
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert used[0].entry_id in {e.entry_id for e in services.money.journal(op, month)}
     with pytest.raises(Conflict, match="not on an open account"):
         services.sales.sell(desk.admin, desk.site_id, desk.cloud, request_id=new_request_token(), amount="1.00")
 

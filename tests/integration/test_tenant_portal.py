@@ -244,3 +244,21 @@ def test_a_tenant_who_signs_in_by_e_mail_resets_by_e_mail_on_the_public_address(
     assert form is not None
     done = anyone.post_form(link.group(1), {"form_token": form.group(1), "password": "second-password-2026"})
     assert done.status_code == 303 and "vv_tenant" in anyone.cookies
+
+
+def test_without_a_public_address_a_reset_asked_through_a_foreign_host_sends_nothing(
+        client: Client, new_operator: OperatorFixture) -> None:
+    op = new_operator.operator_id
+    site_id, account_id = _shop(new_operator, "Toyshop", "m_toy")
+    staff = PortalClient(client)
+    staff.log_in(op, "boss", new_operator.admin_password)
+    _join(client, _invite(staff, site_id, account_id), "+8613900002222", "first-password-2026")
+    anyone = PortalClient(client)
+    for host, queued in (("evil.example.net", 0), ("127.0.0.1:8080", 1)):
+        token = FORM_TOKEN.search(anyone.get(f"/t/{op}/forgot").body.decode())
+        assert token is not None
+        answer = anyone.post_form(f"/t/{op}/forgot", {"form_token": token.group(1), "login": "+8613900002222"},
+                                  headers={"host": host})
+        assert answer.status_code == 200 and 'id="reset-sent"' in answer.body.decode()  # the same answer either way
+        sent = [m for m in get_services().alarms.outbox(op) if m.recipient == "+8613900002222"]
+        assert len(sent) == queued and "evil" not in "".join(m.text for m in sent)

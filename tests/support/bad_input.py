@@ -20,9 +20,10 @@ from urllib.parse import quote, urlencode
 from chalice.test import Client
 
 # The first few of each are the quick set: they include a "%" (it once broke the rendering of error messages).
-BAD_SEGMENTS = ("%00", "x" * 300, "..", "名字", "' OR '1'='1", "-", "a b", "ÿ" * 3)
-BAD_VALUES: tuple[Any, ...] = ("%(x)f", "", "abc", "-1", "1e9999", "0.001", "x" * 5000, "名字", "<script>", "[]",
-                               "null", "99999999999999999999999", "2026-13-45", "%", "\u0000")
+BAD_SEGMENTS = ("%00", "<b>vv-markup</b>", "x" * 300, "..", "名字", "' OR '1'='1", "-", "a b", "ÿ" * 3)
+MARKUP = "<b>vv-markup</b>"  # sent as input: must never come back unescaped in a page
+BAD_VALUES: tuple[Any, ...] = ("%(x)f", MARKUP, "", "abc", "-1", "1e9999", "0.001", "x" * 5000, "名字", "<script>",
+                               "[]", "null", "99999999999999999999999", "2026-13-45", "%", "\u0000")
 WRONG_TYPES: tuple[Any, ...] = ([], {}, None, True, 1.5, -1, "x" * 5000, 10**30)
 FIELDS = ("amount", "energy", "meter_id", "account_id", "site_id", "name", "month", "kind", "channel", "reason",
           "request_id", "form_token", "login", "password", "username", "role", "prices", "schedule", "building_id",
@@ -37,6 +38,7 @@ class Outcome:
     by_status: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     unexplained: list[str] = field(default_factory=list)  # a 4xx with no message in it
+    unescaped: list[str] = field(default_factory=list)  # our markup came back as markup
 
     def add(self, what: str, status: int, body: bytes) -> None:
         self.calls += 1
@@ -45,6 +47,8 @@ class Outcome:
             self.server_errors.append(f"{status} {what}: {body[:300]!r}")
         elif 400 <= status < 500 and status not in (401, 403, 404, 405, 413) and not _has_message(body):
             self.unexplained.append(f"{status} {what}: {body[:200]!r}")
+        if MARKUP.encode() in body and not body.lstrip().startswith(b"{"):  # JSON carries it as data, not as HTML
+            self.unescaped.append(f"{status} {what}")
 
 
 def _has_message(body: bytes) -> bool:
@@ -92,7 +96,7 @@ def _paths(path: str, ids: Identities, quick: bool) -> Iterator[str]:
 
     yield fill(real)
     for name in params:
-        for bad in BAD_SEGMENTS[:2] if quick else BAD_SEGMENTS:
+        for bad in BAD_SEGMENTS[:3] if quick else BAD_SEGMENTS:
             yield fill({**real, name: bad})
 
 
@@ -111,7 +115,7 @@ def _bodies(path: str, quick: bool) -> Iterator[tuple[str, bytes]]:
         return
     yield "application/x-www-form-urlencoded", b""
     yield "application/x-www-form-urlencoded", b"%%%=%%%&&&"
-    for bad in BAD_VALUES[:3] if quick else BAD_VALUES:
+    for bad in BAD_VALUES[:4] if quick else BAD_VALUES:
         yield "application/x-www-form-urlencoded", urlencode({name: bad for name in FIELDS}).encode()
     if not quick:
         yield "multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n"

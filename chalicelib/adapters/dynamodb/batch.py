@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
-from pynamodb.attributes import DiscriminatorAttribute
+from pynamodb.attributes import DiscriminatorAttribute, VersionAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import AttributeNullError
 from pynamodb.models import Model
@@ -36,25 +36,29 @@ Attributes = dict[str, dict[str, Any]]
 
 def item_attributes(model: type[Model], **values: Any) -> tuple[str, Attributes]:
     """The table and DynamoDB attributes of ``model(**values)``, exactly as its ``serialize()`` gives them
-    (defaults, discriminator, null checks), without building the model."""
+    (defaults for what is not given, the discriminator, null checks), without building the model. Not for models
+    with a version attribute: their writes must be conditional, which a batch write is not."""
     attributes = model.get_attributes()
     unknown = values.keys() - attributes.keys()
     if unknown:
         raise ValueError(f"{model.__name__} has no attribute {sorted(unknown)[0]}")
+    if any(isinstance(attribute, VersionAttribute) for attribute in attributes.values()):
+        raise ValueError(f"{model.__name__} is versioned: write it with its conditional save, not in a batch")
     serialized: Attributes = {}
     for name, attribute in attributes.items():
-        value = values.get(name)
-        if value is None:
-            if isinstance(attribute, DiscriminatorAttribute):
-                value = model
-            else:
-                default = attribute.default_for_new if attribute.default_for_new is not None else attribute.default
-                value = default() if callable(default) else default
-        if value is None:
+        if name in values:
+            value = values[name]  # given, even as None: the model would not put its default there either
+        elif isinstance(attribute, DiscriminatorAttribute):
+            value = model
+        else:
+            default = attribute.default_for_new if attribute.default_for_new is not None else attribute.default
+            value = default() if callable(default) else default
+        serialized_value = attribute.serialize(value) if value is not None else None
+        if serialized_value is None:
             if not attribute.null:
                 raise AttributeNullError(name)
             continue
-        serialized[attribute.attr_name] = {attribute.attr_type: attribute.serialize(value)}
+        serialized[attribute.attr_name] = {attribute.attr_type: serialized_value}
     return model.Meta.table_name, serialized
 
 

@@ -6,11 +6,12 @@ Keys (the operator's id leads each):
 - month journal:                     ``OP#<op>#JOURNAL#<yyyy-mm>``       ``<iso time>#<entry id>``
 - meter history (or account's,      ``OP#<op>#MLEDGER#<meter id>``      ``<iso time>#<entry id>``
   for account-level entries):        ``OP#<op>#ALEDGER#<account id>``
-- a cloud-billed meter's charges:    ``OP#<op>#CJOURNAL#<yyyy-mm>`` and ``OP#<op>#MCHARGE#<meter id>``, same sort keys
+- a meter's interval charges:        ``OP#<op>#CJOURNAL#<yyyy-mm>`` and ``OP#<op>#MCHARGE#<meter id>``, same sort keys
 
-Charges have partitions of their own: the reading cycle posts one per meter and interval (48 a day at the
-default cycle), so in the journal or a meter's history they would bury the sales, refunds and reversals that
-desks, receipts and tenants list, and every such list would read a year of them to show a page.
+Interval charges have partitions of their own: the reading cycle posts one per cloud-billed meter and interval (48
+a day at the default cycle), so in the journal or a meter's history they would bury the sales, refunds and
+reversals that desks, receipts and tenants list, and every such list would read a year of them to show a page.
+Consumption charged at a closing or a transfer stays with the other entries.
 - meter money state:                 ``OP#<op>``                         ``MONEY#<meter id>``
 - reconciliation's fold checkpoint:  ``OP#<op>``                         ``FOLD#<meter id>``
 - finished delivery:                 ``OP#<op>``                         ``DELIVERY#<entry id>``
@@ -55,7 +56,7 @@ from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
 from chalicelib.domain.accounts import BillingMode
 from chalicelib.domain.delivery import Delivery, MeterRegisters
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.ledger import Entry, EntryKind, FoldCheckpoint
+from chalicelib.domain.ledger import Entry, FoldCheckpoint, is_interval_charge
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.ports import AlreadyPosted, MoneyChange, StaleMoney, StoredAccount
 
@@ -68,7 +69,7 @@ def _entry_sk(entry_id: str) -> str:
 
 def _history_pk(operator_id: str, entry: Entry) -> str:
     if entry.meter_id is not None:
-        return meter_history_pk(operator_id, entry.meter_id, charges=entry.kind is EntryKind.CHARGE)
+        return meter_history_pk(operator_id, entry.meter_id, charges=is_interval_charge(entry))
     return f"OP#{operator_id}#ALEDGER#{entry.account_id}"
 
 
@@ -84,7 +85,7 @@ def _entry_items(entry: Entry) -> list[LedgerEntryItem]:
     data = entry_to_dict(entry)
     at = entry.created_at.astimezone(UTC)
     ordered = f"{at.isoformat()}#{entry.entry_id}"
-    month = journal_pk(entry.operator_id, at.strftime("%Y-%m"), charges=entry.kind is EntryKind.CHARGE)
+    month = journal_pk(entry.operator_id, at.strftime("%Y-%m"), charges=is_interval_charge(entry))
     return [LedgerEntryItem(pk=pk, sk=sk, entry=data, account_id=entry.account_id, meter_id=entry.meter_id,
                             created_at=entry.created_at)
             for pk, sk in ((operator_pk(entry.operator_id), _entry_sk(entry.entry_id)), (month, ordered),
