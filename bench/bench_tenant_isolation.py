@@ -36,7 +36,8 @@ def run(quick: bool) -> Iterator[dict[str, Any]]:
             OperatorOnboarding(onboarding, Argon2PasswordHasher(), SystemClock()).onboard(op, name, "boss", password)
             operators.append((op, password))
         mine, other, other_shop = prepare_both(*operators[0], *operators[1])
-        watched = [(o.ids["operator_id"], o.ids["site_id"], o.ids["account_id"]) for o in (other, other_shop)]
+        watched = [(o.ids["operator_id"], o.ids["site_id"], o.ids["account_id"], o.ids.get("invitation_id", ""))
+                   for o in (other, other_shop)]
         before = [snapshot(*w) for w in watched]
         with Client(app) as client:
             outcome = sweep(client, app, mine, other, other_shop)

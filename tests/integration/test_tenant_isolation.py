@@ -16,7 +16,7 @@ def test_no_route_lets_one_party_reach_anothers_objects(client: Client, new_oper
     mine, other, other_shop = prepare_both(new_operator.operator_id, new_operator.admin_password,
                                            other_operator.operator_id, other_operator.admin_password)
     b, a_shop = other.ids, other_shop.ids
-    before = (snapshot(b["operator_id"], b["site_id"], b["account_id"]),
+    before = (snapshot(b["operator_id"], b["site_id"], b["account_id"], b["invitation_id"]),
               snapshot(a_shop["operator_id"], a_shop["site_id"], a_shop["account_id"]))
 
     outcome = sweep(client, app, mine, other, other_shop)
@@ -25,5 +25,5 @@ def test_no_route_lets_one_party_reach_anothers_objects(client: Client, new_oper
     assert outcome.server_errors == []
     assert outcome.leaks == []
     assert outcome.not_refused == []
-    assert (snapshot(b["operator_id"], b["site_id"], b["account_id"]),
+    assert (snapshot(b["operator_id"], b["site_id"], b["account_id"], b["invitation_id"]),
             snapshot(a_shop["operator_id"], a_shop["site_id"], a_shop["account_id"])) == before

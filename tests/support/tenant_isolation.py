@@ -71,18 +71,27 @@ def _other_operator(operator_id: str, admin_password: str) -> tuple[Identities, 
                       ("Secret Tailor B", "SN-m_b_secret", "m_b_secret", "bldg_b", "Tower B", "b_clerk"))
 
 
-def snapshot(operator_id: str, site_id: str, account_id: str) -> str:
-    """Operator B's data as the services see it: what must not change."""
+def snapshot(operator_id: str, site_id: str, account_id: str, invitation_id: str = "") -> str:
+    """Operator B's data as the services and repositories see it: what must not change."""
+    from chalicelib.adapters.dynamodb.bridge_repo import DynamoBridgeRepository
+    from chalicelib.adapters.dynamodb.tariff_repo import DynamoTariffRepository
+    from chalicelib.adapters.dynamodb.tenant_repo import DynamoTenantRepository
     from chalicelib.bootstrap import get_services
 
     services = get_services()
+    connection = services.readings._connection  # the one connection every repository shares
+    tenants = DynamoTenantRepository(connection)
     parts: list[Any] = [
         services.tenancy.list_sites(operator_id), services.tenancy.list_meters(operator_id, site_id),
-        services.tenancy.list_buildings(operator_id, site_id), services.money.all_moneys(operator_id),
+        services.tenancy.list_buildings(operator_id, site_id), services.tenancy.list_units(operator_id, site_id),
+        services.tenancy.list_collectors(operator_id, site_id), services.money.all_moneys(operator_id),
         services.money.account(operator_id, account_id), services.staff_repo.list(operator_id),
         sorted(e.entry_id for m in services.money.all_moneys(operator_id)
                for e in services.money.meter_entries(operator_id, m.meter_id)),
         [a.alarm_id for a in services.alarms.alarms(operator_id, site_id)],
+        DynamoTariffRepository(connection).histories(operator_id, site_id),
+        DynamoBridgeRepository(connection).list(operator_id), tenants.list(operator_id),
+        tenants.invitation(operator_id, invitation_id) if invitation_id else None,
     ]
     return repr(parts)
 
