@@ -171,15 +171,9 @@ def usage_query(op: str, site_id: str) -> int:
 
 
 def onboard() -> tuple[str, str]:
-    from chalicelib.adapters.clock import SystemClock
-    from chalicelib.adapters.passwords import Argon2PasswordHasher
-    from chalicelib.bootstrap import get_services
-    from chalicelib.services.provisioning import OperatorOnboarding
+    from bench.operators import onboard as onboard_operator
 
-    op, password = f"bench-latency-{secrets.token_hex(3)}", f"pw-{secrets.token_hex(8)}"
-    OperatorOnboarding(get_services().tenancy, Argon2PasswordHasher(), SystemClock()).onboard(
-        op, "Latency bench", "admin", password)
-    return op, password
+    return onboard_operator("bench-latency")
 
 
 def baseline_query(op: str, site_id: str) -> int:

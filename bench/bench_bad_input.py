@@ -5,7 +5,6 @@ errors, and every refusal with a message (TARGETS.md). The variants are in ``tes
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,16 +22,10 @@ def run(quick: bool) -> Iterator[dict[str, Any]]:
         configure_environment(server.endpoint)
         prepare_tables()
         from app import app
-        from chalicelib.adapters.clock import SystemClock
-        from chalicelib.adapters.passwords import Argon2PasswordHasher
-        from chalicelib.bootstrap import get_services
-        from chalicelib.services.provisioning import OperatorOnboarding
+        from bench.operators import onboard
         from tests.support.bad_input import prepare, routes, sweep
 
-        op, password = f"bench-bad-{secrets.token_hex(3)}", f"pw-{secrets.token_hex(8)}"
-        OperatorOnboarding(get_services().tenancy, Argon2PasswordHasher(), SystemClock()).onboard(
-            op, "Bad input bench", "boss", password)
-        ids = prepare(op, password)
+        ids = prepare(*onboard("bench-bad", admin="boss"))
         with Client(app) as client:
             outcome = sweep(client, app, ids, quick=quick)
     finally:

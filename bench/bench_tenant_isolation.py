@@ -5,7 +5,6 @@ data: all must be 0 (TARGETS.md). The calls are in ``tests/support/tenant_isolat
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,18 +22,10 @@ def run(quick: bool) -> Iterator[dict[str, Any]]:
         configure_environment(server.endpoint)
         prepare_tables()
         from app import app
-        from chalicelib.adapters.clock import SystemClock
-        from chalicelib.adapters.passwords import Argon2PasswordHasher
-        from chalicelib.bootstrap import get_services
-        from chalicelib.services.provisioning import OperatorOnboarding
+        from bench.operators import onboard
         from tests.support.tenant_isolation import prepare_both, snapshot, sweep
 
-        onboarding = get_services().tenancy
-        operators = []
-        for name in ("a", "b"):
-            op, password = f"bench-iso-{name}-{secrets.token_hex(3)}", f"pw-{secrets.token_hex(8)}"
-            OperatorOnboarding(onboarding, Argon2PasswordHasher(), SystemClock()).onboard(op, name, "boss", password)
-            operators.append((op, password))
+        operators = [onboard(f"bench-iso-{name}", admin="boss") for name in ("a", "b")]
         mine, other, other_shop = prepare_both(*operators[0], *operators[1])
         watched = [(o.ids["operator_id"], o.ids["site_id"], o.ids["account_id"], o.ids.get("invitation_id", ""))
                    for o in (other, other_shop)]

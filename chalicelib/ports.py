@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from chalicelib.domain.alarms import Alarm, AlarmState
     from chalicelib.domain.bridges import Bridge, BridgeConnection, BridgeStatus, TunnelState
     from chalicelib.domain.commands import CommandRecord
+    from chalicelib.domain.credit_fold import FoldCheckpoint
     from chalicelib.domain.daily import DayFigures
     from chalicelib.domain.delivery import Delivery
-    from chalicelib.domain.ledger import Entry, FoldCheckpoint
+    from chalicelib.domain.ledger import Entry
     from chalicelib.domain.meter_import import ImportJournal, MeterImportBatch
     from chalicelib.domain.meter_money import MeterMoney
     from chalicelib.domain.notifications import PlannedMessage

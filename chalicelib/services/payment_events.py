@@ -197,17 +197,11 @@ class PaymentEvents:
                                             request_id=stripe_refund_request_id(intent.intent_id,
                                                                                 intent.refunded_outside_minor),
                                             payer="processor")
-        except Conflict as error:
-            money = self._money.money(record.operator_id, record.meter_id)
-            if money is not None and money.account_id == record.top_up.account_id:
-                raise  # the meter was busy: the processor's retry judges it again
-            error_message = error.message  # the meter left the account: no retry will change that
-            LOG.error("payment %s: %s, and its credit could not be taken back: %s", intent.intent_id, note,
-                      error_message)
-            return self._store(outside_refund_taken_in(
-                record, amount, f"{note}; its credit could not be taken back ({error_message}): settle it with "
-                                f"the account", now))
         except DomainError as error:
+            money = self._money.money(record.operator_id, record.meter_id)
+            if isinstance(error, Conflict) and money is not None and money.account_id == record.top_up.account_id:
+                raise  # the meter was busy: the processor's retry judges it again
+            # The rules refuse (the credit is used), or the meter left the account: no retry will change that.
             LOG.error("payment %s: %s, and its credit could not be taken back: %s", intent.intent_id, note,
                       error.message)
             return self._store(outside_refund_taken_in(

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.domain.alarms import SEVERITY, Alarm, AlarmKind, Subject, SubjectKind
+from chalicelib.domain.credit_fold import advanced, credit_balance, entries_after
 from chalicelib.domain.delivery import (
     DeliveryState,
     Discrepancy,
@@ -28,7 +29,7 @@ from chalicelib.domain.delivery import (
     reconcile_meter,
     reconcile_payments,
 )
-from chalicelib.domain.ledger import Entry, advanced, credit_balance, entries_after
+from chalicelib.domain.ledger import Entry
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.domain.readings import StoredState
 from chalicelib.ports import AlarmRepository, Clock, MoneyRepository, ReadingsRepository

@@ -10,8 +10,9 @@ from typing import Any
 from chalicelib.adapters.dynamodb.keys import operator_pk
 from chalicelib.adapters.dynamodb.models import MeterMoneyItem
 from chalicelib.bootstrap import get_services
+from chalicelib.domain.actor import Actor
+from chalicelib.domain.credit_fold import FoldCheckpoint
 from chalicelib.domain.delivery import DiscrepancyKind
-from chalicelib.domain.ledger import FoldCheckpoint
 from chalicelib.domain.readings import Usage
 from chalicelib.domain.tenancy import BillingMode, Meter, Site
 from chalicelib.services.audit import operation
@@ -53,17 +54,24 @@ def _charge(op: str, meter_id: str, first_ms: int, count: int) -> None:
                 for k in range(count)])
 
 
-def test_the_fold_goes_on_from_its_checkpoint_and_still_finds_a_wrong_stored_credit(
-        new_operator: OperatorFixture) -> None:
-    services, op = get_services(), new_operator.operator_id
+def _cloud_shop(operator: OperatorFixture, meter_id: str, amount: str) -> tuple[Actor, str]:
+    """A cloud-billed meter on a new site, on an open account sold ``amount``: (the administrator, the site)."""
+    services, op = get_services(), operator.operator_id
     site_id = f"site_{secrets.token_hex(3)}"
     services.tenancy.add_site(Site(op, site_id, "Fold park"), operation(op, "t", "site.create", site_id,
                                                                         datetime.now(UTC)))
-    services.tenancy.add_meters([Meter(op, site_id, "m_cb", "SN-cb", "DTSY1352", "c1", 1, "u1",
+    services.tenancy.add_meters([Meter(op, site_id, meter_id, f"SN-{meter_id}", "DTSY1352", "c1", 1, "u1",
                                        BillingMode.CLOUD_BILLED)])
-    admin = admin_actor(new_operator)
-    services.sales.open_account(admin, site_id, "Fold shop", ["m_cb"], request_id=new_request_token())
-    services.sales.sell(admin, site_id, "m_cb", request_id=new_request_token(), amount="50.00")
+    admin = admin_actor(operator)
+    services.sales.open_account(admin, site_id, "Fold shop", [meter_id], request_id=new_request_token())
+    services.sales.sell(admin, site_id, meter_id, request_id=new_request_token(), amount=amount)
+    return admin, site_id
+
+
+def test_the_fold_goes_on_from_its_checkpoint_and_still_finds_a_wrong_stored_credit(
+        new_operator: OperatorFixture) -> None:
+    services, op = get_services(), new_operator.operator_id
+    _cloud_shop(new_operator, "m_cb", "50.00")
     start_ms = int(datetime.now(UTC).timestamp() * 1000) - 10 * HALF_HOUR_MS
     _charge(op, "m_cb", start_ms, 3)
     money = ReadsSeen(services.money)
@@ -94,14 +102,7 @@ def test_the_fold_goes_on_from_its_checkpoint_and_still_finds_a_wrong_stored_cre
 def test_a_wrong_checkpoint_is_refolded_and_a_moving_meter_is_left_for_the_next_hour(
         new_operator: OperatorFixture) -> None:
     services, op = get_services(), new_operator.operator_id
-    site_id = f"site_{secrets.token_hex(3)}"
-    services.tenancy.add_site(Site(op, site_id, "Refold park"), operation(op, "t", "site.create", site_id,
-                                                                          datetime.now(UTC)))
-    services.tenancy.add_meters([Meter(op, site_id, "m_rf", "SN-rf", "DTSY1352", "c1", 1, "u1",
-                                       BillingMode.CLOUD_BILLED)])
-    admin = admin_actor(new_operator)
-    services.sales.open_account(admin, site_id, "Refold shop", ["m_rf"], request_id=new_request_token())
-    services.sales.sell(admin, site_id, "m_rf", request_id=new_request_token(), amount="20.00")
+    admin, site_id = _cloud_shop(new_operator, "m_rf", "20.00")
     _charge(op, "m_rf", int(datetime.now(UTC).timestamp() * 1000) - 4 * HALF_HOUR_MS, 2)
     first = services.money.meter_entries(op, "m_rf")[0]
     services.money.save_fold_checkpoint(op, "m_rf", FoldCheckpoint(first.created_at, first.entry_id, -1))  # wrong

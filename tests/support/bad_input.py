@@ -89,15 +89,15 @@ def _paths(path: str, ids: Identities, quick: bool) -> Iterator[str]:
     """The route with real ids, then with each parameter in turn replaced by a bad one."""
     real = {"operator_id": ids.operator_id, "site_id": ids.site_id, "meter_id": ids.meter_id,
             "account_id": ids.account_id}
-    params = re.findall(r"{(\w+)}", path)
-
-    def fill(values: dict[str, str]) -> str:
-        return re.sub(r"{(\w+)}", lambda m: quote(values.get(m.group(1), f"nope-{m.group(1)}"), safe=""), path)
-
-    yield fill(real)
-    for name in params:
+    yield fill_path(path, real)
+    for name in re.findall(r"{(\w+)}", path):
         for bad in BAD_SEGMENTS[:3] if quick else BAD_SEGMENTS:
-            yield fill({**real, name: bad})
+            yield fill_path(path, {**real, name: bad})
+
+
+def fill_path(path: str, values: dict[str, str]) -> str:
+    """The route with its parameters filled in (URL-quoted); one not in ``values`` gets an id nothing has."""
+    return re.sub(r"{(\w+)}", lambda m: quote(values.get(m.group(1), f"nope-{m.group(1)}"), safe=""), path)
 
 
 def _bodies(path: str, quick: bool) -> Iterator[tuple[str, bytes]]:

@@ -13,11 +13,11 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from chalice.test import Client
 
-from tests.support.bad_input import SESSION_ENDERS, Identities, prepare
+from tests.support.bad_input import SESSION_ENDERS, Identities, fill_path, prepare
 
 # 303: sent to sign in (a tenant cookie of another operator is no session there).
 REFUSED = {303, 401, 403, 404}
@@ -96,10 +96,6 @@ def snapshot(operator_id: str, site_id: str, account_id: str, invitation_id: str
     return repr(parts)
 
 
-def _fill(path: str, values: dict[str, str]) -> str:
-    return re.sub(r"{(\w+)}", lambda m: quote(values.get(m.group(1), f"nope-{m.group(1)}"), safe=""), path)
-
-
 def sweep(client: Client, app: Any, mine: Identities, other: Other, other_shop: Other) -> Outcome:
     """A's administrator, API client and tenant call every route that names an object, with B's ids; A's tenant
     also calls the tenant routes with A's other shop's ids."""
@@ -122,7 +118,7 @@ def sweep(client: Client, app: Any, mine: Identities, other: Other, other_shop: 
                 targets = [(mine.staff_headers, other)]
             content_type = app.routes[path][method].content_types[0]
             for headers, aimed in targets:
-                _call(client, outcome, method, _fill(path, aimed.ids), headers, aimed, content_type)
+                _call(client, outcome, method, fill_path(path, aimed.ids), headers, aimed, content_type)
     return outcome
 
 

@@ -54,9 +54,10 @@ from chalicelib.adapters.dynamodb.models import (
 )
 from chalicelib.adapters.dynamodb.oplog_repo import add_to_transaction
 from chalicelib.domain.accounts import BillingMode
+from chalicelib.domain.credit_fold import FoldCheckpoint
 from chalicelib.domain.delivery import Delivery, MeterRegisters
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.ledger import Entry, FoldCheckpoint, is_interval_charge
+from chalicelib.domain.ledger import Entry, is_interval_charge
 from chalicelib.domain.meter_money import MeterMoney
 from chalicelib.ports import AlreadyPosted, MoneyChange, StaleMoney, StoredAccount
 

@@ -35,11 +35,8 @@ class DynamoReadingsRepository:
         self._connection = connection
 
     def get_state(self, operator_id: str, site_id: str, meter_id: str) -> StoredState | None:
-        try:
-            item = MeterStateItem.get(site_pk(operator_id, site_id), f"STATE#{meter_id}")
-        except MeterStateItem.DoesNotExist:
-            return None
-        return _to_state(item)
+        found = self.get_states(operator_id, site_id, [meter_id])
+        return found[0] if found else None
 
     def get_states(self, operator_id: str, site_id: str, meter_ids: Iterable[str]) -> list[StoredState]:
         """The meters' states (those that have one), read straight from DynamoDB's answer: every bus run reads its
@@ -81,7 +78,7 @@ class DynamoReadingsRepository:
 
     def list_states(self, operator_id: str, site_id: str) -> list[StoredState]:
         items = MeterStateItem.query(site_pk(operator_id, site_id), MeterStateItem.sk.startswith("STATE#"))
-        return [_to_state(item) for item in items]
+        return [_state_of(item.serialize()) for item in items]
 
     def put_states(self, operator_id: str, site_id: str, states: Iterable[StoredState]) -> None:
         put_items(self._connection, (_state_item(operator_id, site_id, s) for s in states))
@@ -186,11 +183,4 @@ def _state_of(item: dict[str, dict[str, Any]]) -> StoredState:
                        _TIMES.deserialize(answered) if answered else None,
                        int(item["missed_cycles"]["N"]) if "missed_cycles" in item else 0,
                        state_from_dict(json.loads(alarms, parse_float=Decimal)) if alarms else None,
-                       json.loads(billing, parse_float=Decimal) if billing else None)
-
-
-def _to_state(item: MeterStateItem) -> StoredState:
-    return StoredState(item.meter_id, item.read_at, dict(item.values), tuple(str(p) for p in item.problems or []),
-                       item.last_answer_at, item.missed_cycles or 0,
-                       state_from_dict(item.alarms) if item.alarms else None,
-                       dict(item.billing) if item.billing else None)
+                       (json.loads(billing, parse_float=Decimal) or None) if billing else None)

@@ -6,16 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib.domain import accounts
-from chalicelib.domain.ledger import (
-    SETTLED_AFTER,
-    Entry,
-    FoldCheckpoint,
-    advanced,
-    balances,
-    credit_balance,
-    entries_after,
-    meter_credit,
-)
+from chalicelib.domain.credit_fold import SETTLED_AFTER, FoldCheckpoint, advanced, credit_balance, entries_after
+from chalicelib.domain.ledger import Entry, balances, meter_credit
 from tests.unit.ledger.builders import POLICY, T0, cloud_billed, open_shop, request
 
 
